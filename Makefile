@@ -1,0 +1,52 @@
+# One way to run everything: CI, the README and developers use these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 matches the Lambda runtime (and `sam build` needs it on PATH); fall back to python3.
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || command -v python3)
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+TOOLS  := .venv-tools
+TBIN   := $(CURDIR)/$(TOOLS)/bin
+export TZ := UTC
+export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
+
+.PHONY: help install tools run test pytest lint validate build bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml layers/leadflow/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	touch $@
+
+install: $(VENV)/.installed ## create .venv with LeadFlow, the local runtime and the test tools
+
+# SAM CLI and cfn-lint live in their own venv: their pins must not steer the runtime's.
+# cfn-lint 1.54+ no longer runs the SAM transform, so it is pinned at 1.53.3.
+$(TOOLS)/.installed:
+	test -x $(TBIN)/python || $(PYTHON) -m venv $(TOOLS)
+	$(TBIN)/python -m pip install -q --upgrade pip
+	$(TBIN)/python -m pip install -q 'aws-sam-cli==1.170.0' 'cfn-lint==1.53.3'
+	touch $@
+
+tools: $(TOOLS)/.installed ## install the SAM CLI and cfn-lint
+
+run: install ## run LeadFlow locally with demo traffic (Ctrl-C to stop)
+	$(BIN)/leadflow up --demo
+
+test: install tools lint validate pytest ## install everything and run the whole suite
+
+pytest: install
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: install ## ruff
+	$(BIN)/ruff check layers functions infra tests bench
+
+bench: install ## benchmarks (ratios against a floor measured in the same run)
+	$(BIN)/python bench/capture.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis

@@ -3,7 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Python 3.12 matches the Lambda runtime (and `sam build` needs it on PATH); fall back to python3.
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || command -v python3)
+# Each candidate must actually start: a pyenv shim answers `command -v` even when no 3.12 is selected.
+PYTHON ?= $(shell for p in python3.12 $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12 2>/dev/null | sort -V -r) python3; do \
+	$$p -c '' >/dev/null 2>&1 && { command -v $$p; break; }; done)
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 TOOLS  := .venv-tools
@@ -44,6 +46,17 @@ pytest: install
 
 lint: install ## ruff
 	$(BIN)/ruff check layers functions infra tests bench
+
+# SAM and cfn-lint need a region and credentials to start, never a real account: dummy values, for these
+# commands only.
+AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing SAM_CLI_TELEMETRY=0
+
+validate: tools ## lint template.yaml (SAM transform + cfn-lint)
+	$(AWS_DUMMY) $(TBIN)/sam validate --lint --template template.yaml
+	$(AWS_DUMMY) $(TBIN)/cfn-lint template.yaml
+
+build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3.12)
+	PATH=$(TBIN):$(BIN):$(dir $(PYTHON)):$$PATH $(AWS_DUMMY) $(TBIN)/sam build --template template.yaml --cached --parallel
 
 bench: install ## benchmarks (ratios against a floor measured in the same run)
 	$(BIN)/python bench/capture.py

@@ -1,0 +1,203 @@
+"""Read ``template.yaml`` for the local runtime and the tests.
+
+This is the one place that interprets the SAM template off AWS, so the table key schema, the stream
+and the HTTP routes are declared once (in the template) and the local stack follows them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "CloudFormationLoader",
+    "create_tables",
+    "default_template_path",
+    "dynamodb_tables",
+    "function_properties",
+    "http_routes",
+    "load_template",
+    "table_ttl_attribute",
+]
+
+Template = dict[str, Any]
+Route = tuple[str, str, str, str, str | None]
+
+_FN_TAGS = (
+    "Base64", "Equals", "FindInMap", "GetAtt", "GetAZs", "If", "ImportValue",
+    "Join", "Not", "And", "Or", "Select", "Split", "Sub",
+)  # fmt: skip
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """A SafeLoader that reads CloudFormation short forms (``!Ref x`` → ``{"Ref": "x"}``)."""
+
+
+def _construct(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+
+
+def _tag(key: str, split_dotted: bool = False) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        value = _construct(node, loader)
+        if split_dotted and isinstance(value, str):
+            # `!GetAtt Table.Arn` is the short form of `Fn::GetAtt: [Table, Arn]`.
+            value = value.split(".", 1)
+        return {key: value}
+
+    return construct
+
+
+CloudFormationLoader.add_constructor("!Ref", _tag("Ref"))
+CloudFormationLoader.add_constructor("!Condition", _tag("Condition"))
+for _name in _FN_TAGS:
+    CloudFormationLoader.add_constructor(f"!{_name}", _tag(f"Fn::{_name}", split_dotted=_name == "GetAtt"))
+
+
+def default_template_path() -> Path:
+    """``$LEADFLOW_TEMPLATE`` if set, else the repository's ``template.yaml``."""
+    override = os.environ.get("LEADFLOW_TEMPLATE")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "template.yaml"
+
+
+def load_template(path: str | Path | None = None) -> Template:
+    """Parse a CloudFormation/SAM template into plain dicts and lists (intrinsics as long forms)."""
+    source = Path(path) if path is not None else default_template_path()
+    with source.open(encoding="utf-8") as handle:
+        document = yaml.load(handle, Loader=CloudFormationLoader)  # noqa: S506 - a SafeLoader subclass
+    if not isinstance(document, dict) or "Resources" not in document:
+        raise ValueError(f"{source} is not a CloudFormation template (no Resources)")
+    return document
+
+
+def _resources(template: Template, resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def dynamodb_tables(template: Template) -> dict[str, dict[str, Any]]:
+    """Logical id → keyword arguments for ``dynamodb.create_table`` (local names: the logical id).
+
+    Only what DynamoDB needs to behave like the deployed table is kept: keys, indexes and the stream.
+    Billing is always on demand locally; encryption, PITR and deletion protection do not apply.
+    """
+    tables: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in _resources(template, "AWS::DynamoDB::Table").items():
+        props = resource.get("Properties", {})
+        name = props.get("TableName")
+        kwargs: dict[str, Any] = {
+            "TableName": name if isinstance(name, str) else logical_id,
+            "AttributeDefinitions": [dict(a) for a in props["AttributeDefinitions"]],
+            "KeySchema": [dict(k) for k in props["KeySchema"]],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            indexes = props.get(index_kind)
+            if indexes:
+                kwargs[index_kind] = [
+                    {
+                        "IndexName": index["IndexName"],
+                        "KeySchema": [dict(k) for k in index["KeySchema"]],
+                        "Projection": dict(index.get("Projection") or {"ProjectionType": "ALL"}),
+                    }
+                    for index in indexes
+                ]
+        stream = props.get("StreamSpecification")
+        if stream:
+            kwargs["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
+        tables[logical_id] = kwargs
+    return tables
+
+
+def table_ttl_attribute(template: Template, logical_id: str) -> str | None:
+    """The attribute holding the expiry epoch of a table, or None when TTL is off."""
+    props = template["Resources"][logical_id].get("Properties", {})
+    ttl = props.get("TimeToLiveSpecification") or {}
+    return ttl.get("AttributeName") if ttl.get("Enabled", False) is True else None
+
+
+def create_tables(client: Any, template: Template, prefix: str = "") -> dict[str, str]:
+    """Create every table of the template with a DynamoDB client; logical id → actual table name."""
+    names: dict[str, str] = {}
+    for logical_id, kwargs in dynamodb_tables(template).items():
+        table_name = f"{prefix}{kwargs['TableName']}"
+        client.create_table(**{**kwargs, "TableName": table_name})
+        client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1})
+        ttl_attribute = table_ttl_attribute(template, logical_id)
+        if ttl_attribute:
+            client.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+            )
+        names[logical_id] = table_name
+    return names
+
+
+def function_properties(template: Template, logical_id: str) -> dict[str, Any]:
+    """A function's properties with ``Globals.Function`` merged under them (the function wins).
+
+    Environment variables merge key by key, as SAM does; other properties are replaced whole.
+    """
+    defaults = dict(template.get("Globals", {}).get("Function", {}))
+    own = template["Resources"][logical_id].get("Properties", {})
+    merged = {**defaults, **own}
+    variables = {
+        **defaults.get("Environment", {}).get("Variables", {}),
+        **own.get("Environment", {}).get("Variables", {}),
+    }
+    if variables:
+        merged["Environment"] = {"Variables": variables}
+    return merged
+
+
+def _default_authorizer(template: Template, api: Any) -> str | None:
+    """The DefaultAuthorizer of the HttpApi an event points at (or of Globals.HttpApi)."""
+    auth = dict(template.get("Globals", {}).get("HttpApi", {}).get("Auth") or {})
+    if isinstance(api, dict) and "Ref" in api:
+        resource = template.get("Resources", {}).get(api["Ref"], {})
+        auth.update(resource.get("Properties", {}).get("Auth") or {})
+    return auth.get("DefaultAuthorizer")
+
+
+def http_routes(template: Template) -> list[Route]:
+    """Every HttpApi event as ``(method, path, function logical id, CodeUri, authorizer or None)``.
+
+    Methods are upper case (``ANY`` stays ``ANY``); the order is the template's. A route without its
+    own ``Auth.Authorizer`` takes its API's ``DefaultAuthorizer``; ``NONE`` means no authorizer.
+    """
+    routes: list[Route] = []
+    for logical_id in _resources(template, "AWS::Serverless::Function"):
+        props = function_properties(template, logical_id)
+        for event in (props.get("Events") or {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            event_props = event.get("Properties") or {}
+            authorizer = (event_props.get("Auth") or {}).get("Authorizer") or _default_authorizer(
+                template, event_props.get("ApiId")
+            )
+            routes.append(
+                (
+                    str(event_props.get("Method", "ANY")).upper(),
+                    str(event_props.get("Path", "$default")),
+                    logical_id,
+                    str(props.get("CodeUri", "")),
+                    str(authorizer) if authorizer and authorizer != "NONE" else None,
+                )
+            )
+    return routes

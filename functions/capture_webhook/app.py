@@ -1,0 +1,20 @@
+"""POST /v1/webhooks/{provider}: signed provider deliveries become leads."""
+
+from leadflow.errors import UnsupportedMediaType
+from leadflow.observability import logger, metrics
+from leadflow.services.capture import capture_lead
+from leadflow.sources import webhook_source
+from leadflow.web import endpoint, request_from_event, response
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+@endpoint
+def handler(event: dict, context: object) -> dict:
+    request = request_from_event(event)
+    source = webhook_source(request.path_params.get("provider", ""))
+    if request.media_type != "application/json":
+        raise UnsupportedMediaType("Send application/json.")
+    verified = source.verify(request)
+    answers = [capture_lead(lead) for lead in source.parse(request, verified)]
+    return response(200, {"received": len(answers), "leads": answers})

@@ -1,0 +1,51 @@
+"""Operator routes: GET /v1/leads/{lead_id}, GET /v1/leads?email=, DELETE /v1/leads/{lead_id} (IAM)."""
+
+import os
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from leadflow.errors import LeadFlowError, NotFound
+from leadflow.observability import logger, metrics
+from leadflow.services import leads
+from leadflow.web import problem
+
+app = APIGatewayHttpResolver(strip_prefixes=[f"/{os.environ.get('LEADFLOW_STAGE', 'local')}"])
+
+
+@app.get("/v1/leads/<lead_id>")
+def get_lead(lead_id: str) -> dict:
+    return leads.get_lead(lead_id)
+
+
+@app.get("/v1/leads")
+def find_lead() -> dict:
+    return leads.find_lead_by_email(app.current_event.get_query_string_value("email"))
+
+
+@app.delete("/v1/leads/<lead_id>")
+def erase_lead(lead_id: str) -> Response:
+    leads.erase_lead(lead_id)
+    return Response(status_code=204)
+
+
+def _as_response(result: dict) -> Response:
+    return Response(status_code=result["statusCode"], content_type=result["headers"]["content-type"],
+                    body=result["body"], headers=result["headers"])
+
+
+@app.exception_handler(LeadFlowError)
+def handle_error(error: LeadFlowError) -> Response:
+    logger.info("request refused", extra={"kind": error.kind, "status": error.status})
+    return _as_response(problem(error))
+
+
+@app.not_found
+def not_found(_error: Exception) -> Response:
+    return _as_response(problem(NotFound("No such route.")))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)
+

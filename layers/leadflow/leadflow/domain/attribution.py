@@ -1,0 +1,111 @@
+"""Attribution: one touch per submission, first touch written once, last touch on every non-direct touch.
+
+Where parameters come from, highest precedence first: explicit body/hidden fields, the landing URL's
+query string, tracking cookies posted as fields (`_fbc`, `_fbp`, `_gcl_aw`, `hubspotutk`), then
+same-site request cookies. Click ids are never re-cased and are kept with their capture time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from leadflow.domain.model import CLICK_IDS, UTM_PARAMS
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _url_params(url: str | None) -> dict[str, str]:
+    if not url:
+        return {}
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return {}
+    params = parse_qs(query, keep_blank_values=False)
+    return {k: v[0] for k, v in params.items() if v and (k in UTM_PARAMS or k in CLICK_IDS)}
+
+
+def _clean(value: Any, limit: int = 1024) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[:limit] or None
+
+
+def _gclid_from_gcl_aw(cookie: str | None) -> str | None:
+    """`_gcl_aw` is `GCL.<timestamp>.<gclid>` (Google tag conversion linker)."""
+    if not cookie:
+        return None
+    parts = cookie.split(".", 2)
+    return parts[2] if len(parts) == 3 and parts[0] == "GCL" and parts[2] else None
+
+
+def build_touch(source: str, tracking: dict[str, Any], cookies: dict[str, str], captured_at: datetime) -> dict:
+    """The attribution snapshot of one submission (the contract's touch shape, empty values left out)."""
+    landing_url = _clean(tracking.get("landing_url") or tracking.get("page_url"), 2048)
+    from_url = _url_params(landing_url)
+    touch: dict[str, Any] = {"source": source}
+    for name in UTM_PARAMS:
+        value = _clean(tracking.get(name)) or from_url.get(name)
+        if value:
+            touch[name] = value
+    for name in CLICK_IDS:
+        value = _clean(tracking.get(name)) or from_url.get(name)
+        if value:
+            touch[name] = value
+    # Tracking cookies: posted as hidden fields win over request cookies.
+    fbc = _clean(tracking.get("_fbc")) or _clean(cookies.get("_fbc"))
+    fbp = _clean(tracking.get("_fbp")) or _clean(cookies.get("_fbp"))
+    if fbc and "fbc" not in touch:
+        touch["fbc"] = fbc
+    if fbp and "fbp" not in touch:
+        touch["fbp"] = fbp
+    if "gclid" not in touch:
+        gclid = _gclid_from_gcl_aw(_clean(tracking.get("_gcl_aw")) or _clean(cookies.get("_gcl_aw")))
+        if gclid:
+            touch["gclid"] = gclid
+    if "fbclid" in touch and "fbc" not in touch:
+        # Meta's documented server-side fbc: fb.<subdomainIndex>.<creationTime ms>.<fbclid>
+        touch["fbc"] = f"fb.1.{int(captured_at.timestamp() * 1000)}.{touch['fbclid']}"
+    if landing_url:
+        touch["landing_url"] = landing_url
+    referrer = _clean(tracking.get("referrer"), 2048)
+    if referrer:
+        touch["referrer"] = referrer
+    touch["captured_at"] = iso(captured_at)
+    return touch
+
+
+def is_non_direct(touch: dict) -> bool:
+    """A touch that carries campaign information (any utm_* value or click id) replaces last touch."""
+    return any(name in touch for name in UTM_PARAMS) or any(name in touch for name in CLICK_IDS)
+
+
+def click_ids_of(touch: dict) -> dict[str, dict[str, str]]:
+    """Click ids of a touch with their capture time and source, for later conversion reporting."""
+    return {
+        name: {"value": touch[name], "captured_at": touch["captured_at"], "source": touch["source"]}
+        for name in CLICK_IDS
+        if name in touch
+    }
+
+
+def apply_touch(attribution: dict | None, touch: dict) -> dict:
+    """New attribution after one touch: first touch once, last touch if non-direct and not older."""
+    current = dict(attribution or {})
+    if not current.get("first_touch"):
+        current["first_touch"] = touch
+    last = current.get("last_touch")
+    # The first touch is also the latest until a campaign touch (utm or click id) replaces it.
+    if not last or (is_non_direct(touch) and last.get("captured_at", "") <= touch["captured_at"]):
+        current["last_touch"] = touch
+    clicks = dict(current.get("click_ids") or {})
+    for name, entry in click_ids_of(touch).items():
+        if name not in clicks or clicks[name]["captured_at"] <= entry["captured_at"]:
+            clicks[name] = entry
+    current["click_ids"] = clicks
+    return current

@@ -1,0 +1,75 @@
+"""One exception type per failure kind. They are mapped to HTTP once, in `leadflow.web`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class LeadFlowError(Exception):
+    """Base of every expected failure. `detail` is safe to show to the caller."""
+
+    status = 500
+    title = "Internal error"
+    kind = "internal"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+
+
+class MalformedBody(LeadFlowError):
+    status, title, kind = 400, "Malformed body", "malformed-body"
+
+
+class SignatureInvalid(LeadFlowError):
+    status, title, kind = 401, "Signature invalid", "signature-invalid"
+
+
+class Forbidden(LeadFlowError):
+    status, title, kind = 403, "Forbidden", "forbidden"
+
+
+class NotFound(LeadFlowError):
+    status, title, kind = 404, "Not found", "not-found"
+
+
+class MethodNotAllowed(LeadFlowError):
+    status, title, kind = 405, "Method not allowed", "method-not-allowed"
+
+
+class PayloadTooLarge(LeadFlowError):
+    status, title, kind = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(LeadFlowError):
+    status, title, kind = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class ValidationFailed(LeadFlowError):
+    status, title, kind = 422, "Validation failed", "validation-failed"
+
+    def __init__(self, errors: list[FieldError], detail: str = "") -> None:
+        self.errors = errors
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        super().__init__(detail or f"The submission is not valid: {summary}")
+
+
+class ConfigurationError(LeadFlowError):
+    """A deployment problem (missing secret, broken form registry): 500, and an alarm, not the caller's fault."""
+
+    status, title, kind = 500, "Configuration error", "configuration-error"
+
+
+class StoreUnavailable(LeadFlowError):
+    """DynamoDB could not take the write after retries: the caller should retry (503 + Retry-After)."""
+
+    status, title, kind = 503, "Temporarily unavailable", "unavailable"

@@ -1,0 +1,35 @@
+"""Operator use cases on leads: read by id or email, and erasure on request."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from leadflow.domain.lead import lead_view
+from leadflow.domain.normalise import normalise_email
+from leadflow.errors import FieldError, NotFound, ValidationFailed
+from leadflow.observability import logger, metrics
+from leadflow.store import leads as store
+
+
+def get_lead(lead_id: str) -> dict:
+    lead = store.get_lead(lead_id)
+    if lead is None:
+        raise NotFound(f"No lead with id {lead_id}.")
+    return lead_view(lead, store.conflicts_of(lead_id))
+
+
+def find_lead_by_email(raw_email: str | None) -> dict:
+    email, error = normalise_email(raw_email)
+    if error or not email:
+        raise ValidationFailed([error or FieldError("email", "is required")])
+    lead_id = store.lead_id_for_email(email)
+    if lead_id is None:
+        raise NotFound("No lead holds that email.")
+    return get_lead(lead_id)
+
+
+def erase_lead(lead_id: str) -> None:
+    if not store.erase_lead(lead_id):
+        raise NotFound(f"No lead with id {lead_id}.")
+    metrics.add_metric(name="LeadErased", unit=MetricUnit.Count, value=1)
+    logger.info("lead erased", extra={"lead_id": lead_id})

@@ -1,0 +1,195 @@
+"""Website forms: `POST /v1/forms/{form_id}` from browsers (fetch JSON or plain HTML urlencoded).
+
+Each form is an entry of the form registry (configuration, validated by form_registry.v1.json): which
+fields it accepts and what lead field each maps to, required fields, allowed browser origins, the
+honeypot field, and where plain HTML forms may be redirected after submitting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from leadflow import schemas
+from leadflow.config import settings
+from leadflow.domain.model import TRACKING_FIELDS, LeadInput
+from leadflow.errors import ConfigurationError, FieldError, Forbidden, MalformedBody, NotFound, UnsupportedMediaType
+from leadflow.errors import ValidationFailed
+from leadflow.sources.base import event_key, lead_input_from_flat
+from leadflow.web import Request, form_body, json_body
+
+REDIRECT_FIELD = "_redirect"
+FORM_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+
+@dataclass(frozen=True)
+class FormConfig:
+    form_id: str
+    fields: dict[str, str]  # submitted name → lead field (flat name or attributes.<name>)
+    required: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    honeypot: str | None = None
+    redirect: str | None = None
+    redirect_hosts: tuple[str, ...] = ()
+    source: str = ""
+    accepted: frozenset[str] = field(default_factory=frozenset)
+
+    def origin_allowed(self, origin: str) -> bool:
+        origin = origin.strip().lower().rstrip("/")
+        return any(fnmatch.fnmatchcase(origin, pattern.lower().rstrip("/")) for pattern in self.allowed_origins)
+
+    def redirect_allowed(self, url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return False
+        host = (parts.hostname or "").lower()
+        return (
+            parts.scheme in ("http", "https")
+            and bool(host)
+            and any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.redirect_hosts)
+        )
+
+
+def _form_config(form_id: str, raw: dict) -> FormConfig:
+    mapping = raw["fields"]
+    fields = {name: name for name in mapping} if isinstance(mapping, list) else dict(mapping)
+    if raw.get("tracking", True):
+        for name in TRACKING_FIELDS:
+            fields.setdefault(name, name)
+    fields.setdefault("submission_id", "submission_id")
+    for name, target in fields.items():
+        if not target.startswith("attributes.") and target not in schemas.validator("lead_input.v1.json").schema["properties"]:
+            # not a standard lead field: keep it, under attributes
+            fields[name] = f"attributes.{target}"
+    return FormConfig(
+        form_id=form_id,
+        fields=fields,
+        required=tuple(raw.get("required") or ()),
+        allowed_origins=tuple(raw.get("allowed_origins") or ()),
+        honeypot=raw.get("honeypot"),
+        redirect=raw.get("redirect"),
+        redirect_hosts=tuple(raw.get("redirect_hosts") or ()),
+        source=raw.get("source") or f"form:{form_id}",
+        accepted=frozenset(fields),
+    )
+
+
+def _load_registry_document() -> dict:
+    config = settings()
+    if config.forms_file:
+        with open(config.forms_file, encoding="utf-8") as handle:
+            return json.load(handle)
+    if config.forms_parameter:
+        from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS, cached 5 minutes
+
+        return parameters.get_parameter(config.forms_parameter, transform="json", max_age=300)
+    return {"forms": {}}
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, FormConfig]:
+    try:
+        document = _load_registry_document()
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError("The form registry could not be read.") from exc
+    errors = schemas.field_errors("form_registry.v1.json", document)
+    if errors:
+        raise ConfigurationError("The form registry is invalid: " + "; ".join(f"{e.field} {e.message}" for e in errors))
+    return {form_id: _form_config(form_id, raw) for form_id, raw in document["forms"].items()}
+
+
+def form(form_id: str) -> FormConfig:
+    found = registry().get(form_id)
+    if found is None:
+        raise NotFound(f"Unknown form {form_id!r}.")
+    return found
+
+
+def check_origin(config: FormConfig, request: Request) -> str | None:
+    """The request's Origin when a browser sent one (403 when the form does not allow it)."""
+    origin = request.header("origin")
+    if origin is None:
+        return None  # server-side posting: judged by the other rules
+    if not config.origin_allowed(origin):
+        raise Forbidden("This origin may not post to this form.")
+    return origin
+
+
+@dataclass(frozen=True)
+class FormSubmission:
+    lead: LeadInput | None  # None: the honeypot was filled (answered as success, nothing stored)
+    redirect: str | None  # where a plain HTML form goes next (303), if anywhere
+
+
+def _single(value: Any) -> Any:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) if value else None
+    return value
+
+
+def parse(config: FormConfig, request: Request) -> FormSubmission:
+    if request.media_type == "application/json":
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise MalformedBody("The body must be a JSON object.")
+        html_form = False
+    elif request.media_type == "application/x-www-form-urlencoded":
+        body = form_body(request)
+        html_form = True
+    else:
+        raise UnsupportedMediaType("Send application/json or application/x-www-form-urlencoded.")
+
+    redirect = _single(body.get(REDIRECT_FIELD)) if html_form else None
+    redirect = redirect or (config.redirect if html_form else None)
+    if redirect is not None and (not isinstance(redirect, str) or not config.redirect_allowed(redirect)):
+        raise Forbidden("The redirect target is not allowed for this form.")
+
+    if config.honeypot and body.get(config.honeypot) not in (None, "", []):
+        return FormSubmission(None, redirect)
+
+    document: dict[str, Any] = {}
+    renamed: dict[str, str] = {}
+    for name, value in body.items():
+        target = config.fields.get(name)
+        if target is None:
+            continue  # fields the form does not declare are not stored
+        value = _single(value) if html_form else value
+        if target.startswith("attributes."):
+            document.setdefault("attributes", {})[target.split(".", 1)[1]] = value
+            renamed[target] = name
+        else:
+            document[target] = value
+            renamed[target] = name
+    schemas.check("lead_input.v1.json", document, rename=renamed)
+    missing = [FieldError(_submitted_name(config, f), "is required") for f in config.required if document.get(f) in (None, "")]
+    if missing:
+        raise ValidationFailed(missing)
+
+    if document.get("submission_id"):
+        key = event_key(config.source, f"sub:{document['submission_id']}")
+    else:
+        # No client submission id: an identical body to the same form within the hour is one submission
+        # (double clicks, browser retries), so it never becomes two touches.
+        fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        key = event_key(config.source, f"fp:{fingerprint}:{_hour(request)}")
+    lead = lead_input_from_flat(document, source=config.source, event_key=key, cookies=request.cookies)
+    return FormSubmission(lead, redirect)
+
+
+def _submitted_name(config: FormConfig, target: str) -> str:
+    for name, mapped in config.fields.items():
+        if mapped == target:
+            return name
+    return target
+
+
+def _hour(request: Request) -> str:
+    import time
+
+    return str(int(request.extra.get("now", time.time())) // 3600)

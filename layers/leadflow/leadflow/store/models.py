@@ -1,0 +1,122 @@
+"""pynamodb models of the single leads table (key schema: pk/sk, defined once in template.yaml).
+
+Items, all carrying `entity` so stream consumers can filter:
+- lead      pk=LEAD#<id>      sk=LEAD                         the person
+- touch     pk=LEAD#<id>      sk=TOUCH#<captured_at>#<id>     one submission (history)
+- conflict  pk=LEAD#<id>      sk=CONFLICT#<key>               a key owned by another lead (twin on the other)
+- identity  pk=EMAIL#…|PHONE#…|EXT#<provider>#<id>  sk=IDENTITY  uniqueness item → lead id
+- delivery  pk=EVENT#<provider>#<event id>           sk=DELIVERY  the answer given to a provider event
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.models import Model
+
+from leadflow.config import Settings, settings
+
+LEAD_SK = "LEAD"
+IDENTITY_SK = "IDENTITY"
+DELIVERY_SK = "DELIVERY"
+
+
+def lead_pk(lead_id: str) -> str:
+    return f"LEAD#{lead_id}"
+
+
+class _Table(Model):
+    class Meta:
+        table_name = "LeadsTable"
+        region = "us-east-1"
+        host: str | None = None
+        connect_timeout_seconds = 2
+        read_timeout_seconds = 5
+        max_retry_attempts = 3
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entity = UnicodeAttribute(null=True)
+
+
+class LeadItem(_Table):
+    lead_id = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    company = UnicodeAttribute(null=True)
+    job_title = UnicodeAttribute(null=True)
+    country = UnicodeAttribute(null=True)
+    attributes = MapAttribute(default=dict)
+    lifecycle_stage = UnicodeAttribute(default="lead")
+    disqualified_reasons = ListAttribute(of=UnicodeAttribute, null=True)
+    is_test = BooleanAttribute(default=False)
+    score = MapAttribute(default=dict)
+    attribution = MapAttribute(default=dict)
+    consent = MapAttribute(default=dict)
+    touch_count = NumberAttribute(default=0)
+    latest_touch = MapAttribute(null=True)
+    identity_keys = ListAttribute(of=UnicodeAttribute, default=list)
+    crm = MapAttribute(default=dict)
+    journey = MapAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    profile_updated_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+
+class TouchItem(_Table):
+    lead_id = UnicodeAttribute()
+    source = UnicodeAttribute()
+    touch = MapAttribute(default=dict)
+    submitted = MapAttribute(default=dict)
+    delivery_key = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class KeyItem(_Table):
+    """Identity (uniqueness) items and delivery (idempotency) items: both map a key to a lead."""
+
+    lead_id = UnicodeAttribute()
+    answer = MapAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class ConflictItem(_Table):
+    key = UnicodeAttribute()
+    other_lead_id = UnicodeAttribute()
+    detected_at = UnicodeAttribute()
+
+
+class AnyItem(_Table):
+    """Every item of a lead's partition, read for erasure (only what erasure needs is declared)."""
+
+    identity_keys = ListAttribute(of=UnicodeAttribute, null=True)
+    delivery_key = UnicodeAttribute(null=True)
+    key = UnicodeAttribute(null=True)
+    other_lead_id = UnicodeAttribute(null=True)
+
+
+ALL_MODELS = (LeadItem, TouchItem, KeyItem, ConflictItem, AnyItem)
+
+
+def bind(config: Settings | None = None) -> None:
+    """Point every model at the configured table/endpoint (module import does it; tests call it again)."""
+    config = config or settings()
+    for model in (_Table, *ALL_MODELS):
+        model.Meta.table_name = config.table_name
+        model.Meta.region = config.aws_region
+        model.Meta.host = config.dynamodb_endpoint
+        model._connection = None
+
+
+bind()

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from leadflow.domain.attribution import apply_touch, iso
+from leadflow.domain.identity import email_key, key_kind, phone_key
 
 PROFILE_FIELDS = ("first_name", "last_name", "company", "job_title", "country")
 
@@ -79,9 +80,11 @@ def merge_submission(lead: dict, sub: Submission, claimed: list[str], now: datet
     """The lead after one more submission by the same person (pure: returns a new dict)."""
     merged = copy.deepcopy(lead)
     newer = sub.occurred >= (lead.get("profile_updated_at") or "")
-    for name in ("email", "phone"):
+    owned = {*claimed, *merged.get("identity_keys", [])}
+    for name, key_of in (("email", email_key), ("phone", phone_key)):
         value = getattr(sub, name)
-        if value and not merged.get(name):
+        # only a value this lead owns as an identity: another lead's email/phone is a conflict, not data
+        if value and not merged.get(name) and key_of(value) in owned:
             merged[name] = value
     for name in PROFILE_FIELDS:
         value = sub.profile.get(name)
@@ -110,8 +113,6 @@ def merge_submission(lead: dict, sub: Submission, claimed: list[str], now: datet
 
 def lead_view(lead: dict, conflicts: list[dict] | None = None) -> dict:
     """The lead JSON of the contract (GET /v1/leads/...); `conflicts` are the lead's identity conflicts."""
-    from leadflow.domain.identity import key_kind
-
     attribution = lead.get("attribution") or {}
     view = {
         "lead_id": lead["lead_id"],

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from leadflow.config import settings
 from leadflow.domain.capture import prepare
-from leadflow.domain.identity import key_kind, resolve
+from leadflow.domain.identity import email_key, key_kind, phone_key, resolve
 from leadflow.domain.lead import Submission, merge_submission, new_lead
 from leadflow.domain.model import LeadInput
 from leadflow.errors import StoreUnavailable
@@ -72,9 +72,11 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
 
 def _save(lead: dict, sub: Submission, is_new: bool, claim: list[str], conflicts, answer: dict, now: datetime) -> None:
     stamp = sub.touch["captured_at"]
+    # A value that is another lead's identity lives only in the conflict records (erased with that lead).
+    contested = {key for key, _ in conflicts}
     submitted = {
-        "email": sub.email,
-        "phone": sub.phone,
+        "email": None if sub.email and email_key(sub.email) in contested else sub.email,
+        "phone": None if sub.phone and phone_key(sub.phone) in contested else sub.phone,
         **sub.profile,
         "attributes": sub.attributes,
         "consent": sub.consent,

@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from leadflow.config import settings
 from leadflow.store import models
+from leadflow_local.moto_server import install as install_moto_adapter
 from leadflow_local.template import create_tables, load_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +35,7 @@ def configure(monkeypatch, table_name: str, endpoint: str | None = None) -> None
 
 @contextlib.contextmanager
 def local_aws(monkeypatch):
+    install_moto_adapter()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         names = create_tables(client, load_template())

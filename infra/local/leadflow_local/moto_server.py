@@ -120,6 +120,12 @@ class EmbeddedAws:
 
     def start(self) -> EmbeddedAws:
         self._thread.start()
+        # moto's backends are process-global: start every embedded AWS empty
+        import urllib.request
+
+        urllib.request.urlopen(  # noqa: S310 - our own loopback server
+            urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST"), timeout=10
+        ).close()
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,140 @@
+"""`leadflow up`: the whole system on one machine, no Docker, no AWS account.
+
+Embedded AWS (moto's server) is provisioned from template.yaml itself, the HTTP API serves the template's
+routes with the real handlers, and lead activity is printed from the table's stream.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class LocalRuntime:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    crm_port: int = 3001
+    time_scale: float = 86400.0
+    aws_port: int = 0
+    quiet: bool = False
+    tables: dict[str, str] = field(default_factory=dict)
+
+    def _environment(self, endpoint: str) -> None:
+        defaults = {
+            "TZ": "UTC",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_SERVICE_NAME": "leadflow",
+            "POWERTOOLS_METRICS_NAMESPACE": "LeadFlow",
+            "POWERTOOLS_DEV": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "LEADFLOW_SECRETS_FILE": str(REPO / "infra" / "local" / "secrets.json"),
+            "LEADFLOW_FORMS_FILE": str(REPO / "infra" / "local" / "forms.json"),
+            "LEADFLOW_HUBSPOT_API_URL": f"http://127.0.0.1:{self.crm_port}",
+        }
+        for name, value in defaults.items():
+            os.environ.setdefault(name, value)
+        os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
+        os.environ["LEADFLOW_LOCAL"] = "1"
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+        os.environ["LEADFLOW_TABLE_NAME"] = self.tables["LeadsTable"]
+
+    def start(self) -> LocalRuntime:
+        import warnings
+
+        import boto3
+
+        warnings.filterwarnings("ignore", message="POWERTOOLS_DEV")
+
+        from leadflow_local.http_adapter import LocalApi
+        from leadflow_local.moto_server import EmbeddedAws
+        from leadflow_local.streams import ActivityPrinter, StreamReader
+        from leadflow_local.template import create_tables, load_template
+
+        self.aws = EmbeddedAws(port=self.aws_port).start()
+        dynamodb = boto3.client(
+            "dynamodb", endpoint_url=self.aws.endpoint, region_name="us-east-1",
+            aws_access_key_id="local", aws_secret_access_key="local",
+        )
+        self.tables = create_tables(dynamodb, load_template())
+        self._environment(self.aws.endpoint)
+        from leadflow.config import settings
+        from leadflow.store import models
+
+        settings.cache_clear()
+        models.bind()
+        self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
+        self.printer = None
+        if not self.quiet:
+            streams = boto3.client(
+                "dynamodbstreams", endpoint_url=self.aws.endpoint, region_name="us-east-1",
+                aws_access_key_id="local", aws_secret_access_key="local",
+            )
+            arn = dynamodb.describe_table(TableName=self.tables["LeadsTable"])["Table"]["LatestStreamArn"]
+            self.printer = ActivityPrinter(StreamReader(streams, arn), self.emit).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    _print_lock = threading.Lock()
+
+    def emit(self, line: str) -> None:
+        if self.quiet:
+            return
+        with self._print_lock:
+            print(f"  {line}", flush=True)
+
+    def _on_request(self, method: str, path: str, status: int, ms: float) -> None:
+        if status >= 400 and not path.startswith("/health"):
+            self.emit(f"{status}       {method} {path} ({ms:.0f} ms)")
+
+    def banner(self) -> str:
+        secrets = os.environ.get("LEADFLOW_SECRETS_FILE")
+        return "\n".join(
+            [
+                "LeadFlow is running locally (no Docker, no AWS account).",
+                f"  HTTP API        {self.url}   (routes of template.yaml)",
+                f"  embedded AWS    {self.aws.endpoint}   (tables: {', '.join(self.tables.values())})",
+                f"  dev secrets     {secrets}",
+                f"  try             curl -s {self.url}/health",
+                f"                  curl -s -X POST {self.url}/v1/forms/website -H 'content-type: application/json' "
+                "-d '{\"email\":\"you@yourcompany.com\",\"utm_source\":\"curl\"}'",
+                "",
+            ]
+        )
+
+    def stop(self) -> None:
+        if self.printer:
+            self.printer.stop()
+        self.api.stop()
+        self.aws.stop()
+
+
+def run(args) -> int:
+    runtime = LocalRuntime(host=args.host, port=args.port, crm_port=args.crm_port, time_scale=args.time_scale).start()
+    print(runtime.banner(), flush=True)
+    stop = threading.Event()
+    try:
+        if args.demo:
+            from leadflow_local.demo import run_demo
+
+            run_demo(runtime.url, out=sys.stdout)
+            print("\nThe stack keeps serving: point a form or webhook at it, Ctrl-C to stop.", flush=True)
+        stop.wait()
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        runtime.stop()
+    return 0

@@ -1,0 +1,95 @@
+"""Reading a table's DynamoDB stream through the dynamodbstreams API (as Lambda's poller does).
+
+moto's own stream→Lambda mappings ignore filters, batching and failures, so the local runtime reads the
+stream itself. This module holds the shard reader; `ActivityPrinter` turns lead changes into the
+terminal lines of `leadflow up` (ids, sources and stages only: never PII).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class StreamReader:
+    """Follows every shard of one stream from LATEST (or TRIM_HORIZON) and hands batches of records on."""
+
+    def __init__(self, client: Any, stream_arn: str, start: str = "TRIM_HORIZON") -> None:
+        self._client = client
+        self._arn = stream_arn
+        self._start = start
+        self._iterators: dict[str, str | None] = {}
+
+    def _refresh_shards(self) -> None:
+        description = self._client.describe_stream(StreamArn=self._arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                response = self._client.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard_id, ShardIteratorType=self._start
+                )
+                self._iterators[shard_id] = response["ShardIterator"]
+
+    def poll(self, limit: int = 100) -> list[dict]:
+        self._refresh_shards()
+        records: list[dict] = []
+        for shard_id, iterator in list(self._iterators.items()):
+            if iterator is None:
+                continue
+            response = self._client.get_records(ShardIterator=iterator, Limit=limit)
+            records.extend(response.get("Records", []))
+            self._iterators[shard_id] = response.get("NextShardIterator")
+        return records
+
+
+def _s(image: dict, name: str) -> str | None:
+    value = image.get(name) or {}
+    return value.get("S") or value.get("N")
+
+
+def describe(record: dict) -> str | None:
+    """One terminal line for a lead change, or None for other items."""
+    dynamodb = record.get("dynamodb") or {}
+    new, old = dynamodb.get("NewImage") or {}, dynamodb.get("OldImage") or {}
+    image = new or old
+    if _s(image, "entity") != "lead":
+        return None
+    lead_id = _s(image, "lead_id")
+    stage = _s(image, "lifecycle_stage")
+    source = _s((image.get("latest_touch") or {}).get("M") or {}, "source")
+    if record["eventName"] == "INSERT":
+        reasons = [r.get("S") for r in (new.get("disqualified_reasons") or {}).get("L", [])]
+        extra = f" (disqualified: {', '.join(reasons)})" if reasons else ""
+        return f"captured  lead {lead_id} from {source}, stage {stage}{extra}"
+    if record["eventName"] == "MODIFY":
+        return f"merged    lead {lead_id} ← {source}, touches {_s(new, 'touch_count')}, stage {stage}"
+    return f"erased    lead {lead_id}"
+
+
+class ActivityPrinter:
+    """Polls the leads table's stream in the background and prints what happens to each lead."""
+
+    def __init__(self, reader: StreamReader, emit: Callable[[str], None], interval: float = 0.3) -> None:
+        self._reader, self._emit, self._interval = reader, emit, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lead-activity", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                records = self._reader.poll()
+            except Exception as error:  # the stack is shutting down, or a transient local error
+                self._emit(f"(stream read failed: {type(error).__name__})")
+                continue
+            for record in records:
+                line = describe(record)
+                if line:
+                    self._emit(line)
+
+    def start(self) -> ActivityPrinter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()

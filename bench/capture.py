@@ -140,10 +140,7 @@ def cold_imports() -> dict[str, dict[str, float]]:
         cost = medians[name] - medians["bare"]
         ratio = cost / floor
         results[name] = {"ms": cost, "floor_ms": floor, "ratio": ratio, "target": COLD_TARGET}
-        out(
-            f"cold import {name}: {cost:.0f} ms vs floor {floor:.0f} ms → ratio {ratio:.2f} "
-            f"(target ≤ {COLD_TARGET})"
-        )
+        out(f"cold import {name}: {cost:.0f} ms vs floor {floor:.0f} ms → ratio {ratio:.2f} (target ≤ {COLD_TARGET})")
     for name in FUNCTIONS:
         _, stderr = run_python(function_import(name), env, "-X", "importtime")
         rows = import_rows(stderr)
@@ -155,11 +152,7 @@ def cold_imports() -> dict[str, dict[str, float]]:
         for cumulative, own, depth, module in sorted(subtree, reverse=True)[:8]:
             out(f"    {cumulative:7.1f} ms cumulative {own:6.1f} ms self  {'  ' * (depth - 1)}{module}")
         direct = sorted((row for row in subtree if row[2] == 1), reverse=True)
-        out(
-            "    imported by app itself: "
-            + ", ".join(f"{m} {c:.0f}" for c, _, _, m in direct if c >= 1)
-            + " (ms)"
-        )
+        out("    imported by app itself: " + ", ".join(f"{m} {c:.0f}" for c, _, _, m in direct if c >= 1) + " (ms)")
     return results
 
 
@@ -171,9 +164,7 @@ def cold_imports() -> dict[str, dict[str, float]]:
 def sign(body: bytes, secret: str, msg_id: str, timestamp: int) -> dict[str, str]:
     """Standard Webhooks 1.0, as a provider signs (independent of the code under test)."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    signature = base64.b64encode(
-        hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    )
+    signature = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
     return {
         "content-type": "application/json",
         "webhook-id": msg_id,
@@ -222,9 +213,7 @@ class Workload:
 
     def webhook(self, n: int) -> tuple[dict, object, bytes]:
         data = {**lead_fields(n, "w"), "attributes": {"budget": "50k", "timeline": "Q1"}}
-        body = json.dumps(
-            {"type": "lead.submitted", "timestamp": "2026-11-22T10:00:00Z", "data": data}
-        ).encode()
+        body = json.dumps({"type": "lead.submitted", "timestamp": "2026-11-22T10:00:00Z", "data": data}).encode()
         msg_id = f"msg_{uuid.uuid4().hex}"
         event = self._build_event(
             "POST",
@@ -327,6 +316,7 @@ def warm_capture() -> dict[str, dict[str, float]]:
     aws = EmbeddedAws(port=0).start()
     os.environ.update(bench_env(aws.endpoint))  # before anything of leadflow is imported
     import boto3
+
     from leadflow_local.apigw import load_function
 
     client = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="us-east-1")
@@ -371,9 +361,7 @@ def warm_capture() -> dict[str, dict[str, float]]:
         f"{shape_note['form']} (form)"
     )
 
-    samples: dict[str, list[float]] = {
-        f"{s}:{side}": [] for s in ("webhook", "form") for side in ("real", "floor")
-    }
+    samples: dict[str, list[float]] = {f"{s}:{side}": [] for s in ("webhook", "form") for side in ("real", "floor")}
     round_medians: dict[str, list[float]] = {key: [] for key in samples}
 
     table = moto_table()
@@ -433,9 +421,7 @@ def main() -> int:
         out(f"\n== cold import (fresh interpreters, medians of {COLD_RUNS} interleaved runs) ==")
         cold = cold_imports()
     if only != "cold":
-        out(
-            f"\n== warm capture ({ROUNDS} rounds × {CALLS} new leads per path, interleaved with the floor) =="
-        )
+        out(f"\n== warm capture ({ROUNDS} rounds × {CALLS} new leads per path, interleaved with the floor) ==")
         warm = warm_capture()
 
     rows = [(f"cold import {name}", r) for name, r in cold.items()]

@@ -29,8 +29,12 @@ def erase_lead(lead_id: str) -> Response:
 
 
 def _as_response(result: dict) -> Response:
-    return Response(status_code=result["statusCode"], content_type=result["headers"]["content-type"],
-                    body=result["body"], headers=result["headers"])
+    return Response(
+        status_code=result["statusCode"],
+        content_type=result["headers"]["content-type"],
+        body=result["body"],
+        headers=result["headers"],
+    )
 
 
 @app.exception_handler(LeadFlowError)
@@ -48,4 +52,3 @@ def not_found(_error: Exception) -> Response:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict, context: object) -> dict:
     return app.resolve(event, context)
-

@@ -10,9 +10,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 from leadflow_local.demo import run_demo
 from leadflow_local.runtime import LocalRuntime
-
 from tests.support.signing import dev_secret, standard_webhook_headers
 
 
@@ -73,8 +73,12 @@ def test_plain_html_form_gets_a_303_over_http(stack):
         def redirect_request(self, *args, **kwargs):
             return None
 
-    request = urllib.request.Request(stack.url + "/v1/forms/website", data=body, method="POST",
-                                     headers={"content-type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        stack.url + "/v1/forms/website",
+        data=body,
+        method="POST",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.build_opener(NoRedirect).open(request, timeout=30)
     assert raised.value.code == 303

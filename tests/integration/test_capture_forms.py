@@ -145,8 +145,15 @@ def test_double_submit_of_the_same_body_is_one_touch(api):
 
 
 def test_urlencoded_repeated_fields_and_unknown_fields(api):
-    body = urlencode([("email", "lin@tidal.dev"), ("message", "a"), ("message", "b"), ("utm_source", "x"),
-                      ("not_declared", "dropped")])
+    body = urlencode(
+        [
+            ("email", "lin@tidal.dev"),
+            ("message", "a"),
+            ("message", "b"),
+            ("utm_source", "x"),
+            ("not_declared", "dropped"),
+        ]
+    )
     reply = api.request("POST", "/v1/forms/website", body, {"content-type": "application/x-www-form-urlencoded"})
     assert reply.status == 202
     lead = api.get_lead_by_email("lin@tidal.dev").json

@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
+
 from leadflow_local.moto_server import EmbeddedAws
 from leadflow_local.template import create_tables, load_template
-
 from tests.support.api import Api
 from tests.support.aws import configure
 

@@ -8,8 +8,14 @@ def test_second_submission_merges_fills_empty_fields_and_newer_values_win(api):
     first = api.post_form("website", {"email": "sam@harbor.dev", "first_name": "Sam", "company": "Harbor"})
     # When the same person arrives through the generic webhook with more, and newer, details
     second = api.post_generic(
-        {"email": "SAM@harbor.dev", "phone": "+1 212 555 0199", "company": "Harbor Inc", "job_title": "CTO",
-         "utm_source": "linkedin", "utm_campaign": "q4"},
+        {
+            "email": "SAM@harbor.dev",
+            "phone": "+1 212 555 0199",
+            "company": "Harbor Inc",
+            "job_title": "CTO",
+            "utm_source": "linkedin",
+            "utm_campaign": "q4",
+        },
         "msg_merge",
     )
     # Then it is the same lead
@@ -41,8 +47,9 @@ def test_direct_touch_does_not_replace_last_touch(api):
 
 def test_older_submission_does_not_overwrite_newer_values(api):
     api.post_generic({"email": "old@new.dev", "company": "NewCo", "submitted_at": "2026-11-20T10:00:00Z"}, "m1")
-    api.post_generic({"email": "old@new.dev", "company": "OldCo", "job_title": "CEO",
-                      "submitted_at": "2026-11-01T10:00:00Z"}, "m2")
+    api.post_generic(
+        {"email": "old@new.dev", "company": "OldCo", "job_title": "CEO", "submitted_at": "2026-11-01T10:00:00Z"}, "m2"
+    )
     lead = api.get_lead_by_email("old@new.dev").json
     assert lead["company"] == "NewCo"  # the late redelivery of an older event loses
     assert lead["job_title"] == "CEO"  # but still fills what was empty

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from leadflow_local.apigw import LambdaContext, build_event, load_function
 from leadflow_local.template import http_routes, load_template
-
 from tests.support.signing import dev_secret, standard_webhook_headers
 
 
@@ -61,8 +60,11 @@ class Api:
                     body=body,
                 )
                 result = _handler(code_uri)(event, LambdaContext(code_uri.strip("/").split("/")[-1]))
-                return Reply(result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()},
-                             result.get("body") or "")
+                return Reply(
+                    result["statusCode"],
+                    {k.lower(): v for k, v in (result.get("headers") or {}).items()},
+                    result.get("body") or "",
+                )
         return Reply(404, {}, json.dumps({"title": "Not Found", "status": 404}))  # API Gateway's own 404
 
     # conveniences ------------------------------------------------------------------------------------
@@ -73,9 +75,18 @@ class Api:
             body, ctype = urlencode(fields, doseq=True), "application/x-www-form-urlencoded"
         return self.request("POST", f"/v1/forms/{form_id}", body, {"content-type": ctype, **(headers or {})})
 
-    def post_generic(self, data: dict, msg_id: str, *, timestamp: int | None = None, secret: str | None = None,
-                     envelope: dict | None = None) -> Reply:
-        body = json.dumps(envelope or {"type": "lead.submitted", "timestamp": "2026-11-22T10:00:00Z", "data": data}).encode()
+    def post_generic(
+        self,
+        data: dict,
+        msg_id: str,
+        *,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        envelope: dict | None = None,
+    ) -> Reply:
+        body = json.dumps(
+            envelope or {"type": "lead.submitted", "timestamp": "2026-11-22T10:00:00Z", "data": data}
+        ).encode()
         headers = standard_webhook_headers(body, secret or dev_secret("webhooks/generic"), msg_id, timestamp)
         return self.request("POST", "/v1/webhooks/generic", body, headers)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from leadflow_local.template import (
     create_tables,
     dynamodb_tables,
@@ -18,7 +20,6 @@ from leadflow_local.template import (
     load_template,
     table_ttl_attribute,
 )
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,9 +88,7 @@ def test_every_function_has_code_with_its_handler(template):
         assert source.is_file(), f"{name}: {source} is missing"
         tree = ast.parse(source.read_text(encoding="utf-8"))
         defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-        defined |= {
-            t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
-        }
+        defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
         defined |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
         assert attribute in defined, f"{name}: {source} does not define {attribute}"
 
@@ -151,9 +150,7 @@ def _requirement_key(line: str) -> str:
 def test_layer_requirements_pin_the_runtime_dependencies_of_pyproject():
     # Given pyproject's runtime dependencies (boto3 comes from the Lambda runtime)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    expected = {
-        _requirement_key(d) for d in project["dependencies"] if not re.match(r"^boto3\b", d.strip(), re.I)
-    }
+    expected = {_requirement_key(d) for d in project["dependencies"] if not re.match(r"^boto3\b", d.strip(), re.I)}
 
     # When the layer's requirements are read
     lines = (ROOT / "layers/leadflow/requirements.txt").read_text(encoding="utf-8").splitlines()

@@ -57,8 +57,12 @@ def _standard_webhook(body: bytes, secret: str, msg_id: str, ts: int | None = No
     ts = int(time.time()) if ts is None else ts
     key = base64.b64decode(secret.removeprefix("whsec_"))
     sig = base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
-    return {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
-            "webhook-signature": f"v1,{sig}"}
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": f"v1,{sig}",
+    }
 
 
 @dataclass
@@ -89,21 +93,59 @@ def build_traffic(url: str, seed: int = 7) -> list[Shot]:
     for n, (first, last, email, phone, company, title, country) in enumerate(PEOPLE):
         campaign = {k: v.format(n=n) for k, v in rng.choice(CAMPAIGNS).items()}
         page = "https://www.example.com/pricing"
-        form = {"email": email, "first_name": first, "last_name": last, "company": company, "job_title": title,
-                "country": country, "consent_email": "on", "page_url": page, **campaign, "_hp": ""}
+        form = {
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "company": company,
+            "job_title": title,
+            "country": country,
+            "consent_email": "on",
+            "page_url": page,
+            **campaign,
+            "_hp": "",
+        }
         if n % 3 == 0:  # a plain HTML form: urlencoded, redirected to the thank-you page
             body = urlencode({**form, "_redirect": "https://www.example.com/thanks"}).encode()
-            shots.append(Shot("form:website (html)", "POST", "/v1/forms/website", body,
-                              {"content-type": "application/x-www-form-urlencoded"}))
+            shots.append(
+                Shot(
+                    "form:website (html)",
+                    "POST",
+                    "/v1/forms/website",
+                    body,
+                    {"content-type": "application/x-www-form-urlencoded"},
+                )
+            )
         else:
-            shots.append(Shot("form:website (fetch)", "POST", "/v1/forms/website", json.dumps(form).encode(),
-                              {"content-type": "application/json", **origin}))
+            shots.append(
+                Shot(
+                    "form:website (fetch)",
+                    "POST",
+                    "/v1/forms/website",
+                    json.dumps(form).encode(),
+                    {"content-type": "application/json", **origin},
+                )
+            )
             if n % 4 == 1:  # double click on submit
-                shots.append(Shot("form:website (fetch)", "POST", "/v1/forms/website", json.dumps(form).encode(),
-                                  {"content-type": "application/json", **origin}, kind="redelivery"))
+                shots.append(
+                    Shot(
+                        "form:website (fetch)",
+                        "POST",
+                        "/v1/forms/website",
+                        json.dumps(form).encode(),
+                        {"content-type": "application/json", **origin},
+                        kind="redelivery",
+                    )
+                )
         if n % 2 == 0:  # the same person again, later, from a CRM-side system via the generic webhook
-            data = {"email": email.upper(), "phone": phone, "country": country, "company_size": rng.choice(
-                ["11-50", "51-200", "1,000+", "5000"]), "industry": "Software", **campaign}
+            data = {
+                "email": email.upper(),
+                "phone": phone,
+                "country": country,
+                "company_size": rng.choice(["11-50", "51-200", "1,000+", "5000"]),
+                "industry": "Software",
+                **campaign,
+            }
             body = json.dumps({"type": "lead.submitted", "timestamp": int(time.time()), "data": data}).encode()
             msg = f"msg_demo_{n}"
             headers = _standard_webhook(body, generic, msg)
@@ -112,19 +154,39 @@ def build_traffic(url: str, seed: int = 7) -> list[Shot]:
                 shots.append(Shot("generic", "POST", "/v1/webhooks/generic", body, headers, kind="redelivery"))
     # new people only seen through the webhook
     for n in range(4):
-        data = {"email": f"lead{n}@northwind-traders.com", "first_name": f"Lead{n}", "company": "Northwind Traders",
-                "utm_source": "partner", "utm_medium": "referral", "utm_campaign": "reseller-q4"}
+        data = {
+            "email": f"lead{n}@northwind-traders.com",
+            "first_name": f"Lead{n}",
+            "company": "Northwind Traders",
+            "utm_source": "partner",
+            "utm_medium": "referral",
+            "utm_campaign": "reseller-q4",
+        }
         body = json.dumps({"type": "lead.submitted", "data": data}).encode()
-        shots.append(Shot("generic", "POST", "/v1/webhooks/generic", body,
-                          _standard_webhook(body, generic, f"msg_partner_{n}")))
+        shots.append(
+            Shot("generic", "POST", "/v1/webhooks/generic", body, _standard_webhook(body, generic, f"msg_partner_{n}"))
+        )
     # junk that is kept, flagged, as disqualified
-    shots.append(Shot("form:website (fetch)", "POST", "/v1/forms/website",
-                      json.dumps({"email": "someone@mailinator.com"}).encode(),
-                      {"content-type": "application/json", **origin}))
+    shots.append(
+        Shot(
+            "form:website (fetch)",
+            "POST",
+            "/v1/forms/website",
+            json.dumps({"email": "someone@mailinator.com"}).encode(),
+            {"content-type": "application/json", **origin},
+        )
+    )
     # a bot fills the honeypot: answered as a success, nothing stored
-    shots.append(Shot("form:website (fetch)", "POST", "/v1/forms/website",
-                      json.dumps({"email": "bot@spam-farm.biz", "_hp": "http://spam"}).encode(),
-                      {"content-type": "application/json", **origin}, kind="bot"))
+    shots.append(
+        Shot(
+            "form:website (fetch)",
+            "POST",
+            "/v1/forms/website",
+            json.dumps({"email": "bot@spam-farm.biz", "_hp": "http://spam"}).encode(),
+            {"content-type": "application/json", **origin},
+            kind="bot",
+        )
+    )
     # deliberately bad requests
     body = json.dumps({"type": "lead.submitted", "data": {"email": "mallory@evil-corp.com"}}).encode()
     tampered = _standard_webhook(body, generic, "msg_bad_sig")
@@ -132,16 +194,35 @@ def build_traffic(url: str, seed: int = 7) -> list[Shot]:
     stale = _standard_webhook(body, generic, "msg_stale", ts=int(time.time()) - 3600)
     shots.append(Shot("generic", "POST", "/v1/webhooks/generic", body, stale, "bad"))
     broken = b'{"type": "lead.submitted", "data": '
-    shots.append(Shot("generic", "POST", "/v1/webhooks/generic", broken, _standard_webhook(broken, generic, "m_x"), "bad"))
-    shots.append(Shot("form:website (fetch)", "POST", "/v1/forms/website",
-                      json.dumps({"first_name": "No Contact"}).encode(), {"content-type": "application/json", **origin}, "bad"))
-    shots.append(Shot("form:website (fetch)", "POST", "/v1/forms/website", json.dumps({"email": "x@y.io"}).encode(),
-                      {"content-type": "application/json", "origin": "https://phishing.example.net"}, "bad"))
+    shots.append(
+        Shot("generic", "POST", "/v1/webhooks/generic", broken, _standard_webhook(broken, generic, "m_x"), "bad")
+    )
+    shots.append(
+        Shot(
+            "form:website (fetch)",
+            "POST",
+            "/v1/forms/website",
+            json.dumps({"first_name": "No Contact"}).encode(),
+            {"content-type": "application/json", **origin},
+            "bad",
+        )
+    )
+    shots.append(
+        Shot(
+            "form:website (fetch)",
+            "POST",
+            "/v1/forms/website",
+            json.dumps({"email": "x@y.io"}).encode(),
+            {"content-type": "application/json", "origin": "https://phishing.example.net"},
+            "bad",
+        )
+    )
     return shots
 
 
 def _send(url: str, shot: Shot) -> tuple[int, Any, str]:
-    request = urllib.request.Request(url + shot.path, data=shot.body, headers=shot.headers, method=shot.method)
+    # the stack's own http(s) URL, given by the operator
+    request = urllib.request.Request(url + shot.path, data=shot.body, headers=shot.headers, method=shot.method)  # noqa: S310
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -203,7 +284,11 @@ def run_demo(url: str, out: IO[str] = sys.stdout, seed: int = 7) -> dict[str, Ta
 
 
 def summary(tallies: dict[str, Tally]) -> str:
-    lines = ["", "demo summary", f"  {'source':<22}{'received':>9}{'new':>6}{'merged':>8}{'repeat':>8}{'bot':>5}  rejected"]
+    lines = [
+        "",
+        "demo summary",
+        f"  {'source':<22}{'received':>9}{'new':>6}{'merged':>8}{'repeat':>8}{'bot':>5}  rejected",
+    ]
     for source, t in sorted(tallies.items()):
         rejected = ", ".join(f"{reason} ×{count}" for reason, count in sorted(t.rejected.items())) or "-"
         lines.append(f"  {source:<22}{t.received:>9}{t.new:>6}{t.merged:>8}{t.repeated:>8}{t.blocked:>5}  {rejected}")

@@ -96,8 +96,9 @@ class LocalApi:
                     self._reply(413, [("content-type", "application/json")], b'{"message":"Request Entity Too Large"}')
                     return
                 body = self.rfile.read(length) if length else b""
-                status, headers, raw = api.dispatch(self.command, self.path, list(self.headers.items()), body,
-                                                    self.client_address[0])
+                status, headers, raw = api.dispatch(
+                    self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                )
                 self._reply(status, headers, raw)
                 if on_request:
                     on_request(self.command, self.path.split("?", 1)[0], status, (time.perf_counter() - started) * 1000)
@@ -122,8 +123,9 @@ class LocalApi:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def dispatch(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                 source_ip: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    def dispatch(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         path = target.split("?", 1)[0]
         for route in self.routes:
             match = route.pattern.match(path)

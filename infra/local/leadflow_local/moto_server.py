@@ -19,10 +19,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from moto.server import DomainDispatcherApplication, create_backend_app
-
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 _installed = False
 
@@ -71,9 +69,15 @@ def _check_then_write(backend: Any, transact_items: list[dict[str, Any]]) -> Non
         condition = op.get("ConditionExpression")
         if condition is not None:
             current = backend.get_item(table_name, key)
-            check = get_filter_expression(condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues"))
+            check = get_filter_expression(
+                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            )
             if not check.expr(current):
-                old = current.to_json()["Attributes"] if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+                old = (
+                    current.to_json()["Attributes"]
+                    if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                    else None
+                )
                 errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
                 continue
         errors.append((None, None, None))
@@ -123,9 +127,8 @@ class EmbeddedAws:
         # moto's backends are process-global: start every embedded AWS empty
         import urllib.request
 
-        urllib.request.urlopen(  # noqa: S310 - our own loopback server
-            urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST"), timeout=10
-        ).close()
+        reset = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")  # noqa: S310 - loopback
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310
         return self
 
     def stop(self) -> None:

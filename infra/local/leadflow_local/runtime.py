@@ -63,8 +63,11 @@ class LocalRuntime:
 
         self.aws = EmbeddedAws(port=self.aws_port).start()
         dynamodb = boto3.client(
-            "dynamodb", endpoint_url=self.aws.endpoint, region_name="us-east-1",
-            aws_access_key_id="local", aws_secret_access_key="local",
+            "dynamodb",
+            endpoint_url=self.aws.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
         )
         self.tables = create_tables(dynamodb, load_template())
         self._environment(self.aws.endpoint)
@@ -77,8 +80,11 @@ class LocalRuntime:
         self.printer = None
         if not self.quiet:
             streams = boto3.client(
-                "dynamodbstreams", endpoint_url=self.aws.endpoint, region_name="us-east-1",
-                aws_access_key_id="local", aws_secret_access_key="local",
+                "dynamodbstreams",
+                endpoint_url=self.aws.endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
             )
             arn = dynamodb.describe_table(TableName=self.tables["LeadsTable"])["Table"]["LatestStreamArn"]
             self.printer = ActivityPrinter(StreamReader(streams, arn), self.emit).start()
@@ -110,7 +116,7 @@ class LocalRuntime:
                 f"  dev secrets     {secrets}",
                 f"  try             curl -s {self.url}/health",
                 f"                  curl -s -X POST {self.url}/v1/forms/website -H 'content-type: application/json' "
-                "-d '{\"email\":\"you@yourcompany.com\",\"utm_source\":\"curl\"}'",
+                '-d \'{"email":"you@yourcompany.com","utm_source":"curl"}\'',
                 "",
             ]
         )

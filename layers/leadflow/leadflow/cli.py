@@ -20,6 +20,8 @@ DEFAULT_URL = os.environ.get("LEADFLOW_URL", "http://127.0.0.1:3000")
 
 def _request(method: str, url: str) -> tuple[int, str]:
     headers: dict[str, str] = {}
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise SystemExit(f"--url must be http(s): {url}")
     host = urlsplit(url).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
         import boto3
@@ -30,7 +32,7 @@ def _request(method: str, url: str) -> tuple[int, str]:
         signed = AWSRequest(method=method, url=url)
         SigV4Auth(session.get_credentials(), "execute-api", session.region_name or "us-east-1").add_auth(signed)
         headers = dict(signed.headers)
-    request = urllib.request.Request(url, method=method, headers=headers)
+    request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - scheme checked
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - operator-given URL
             return response.status, response.read().decode()

@@ -16,7 +16,9 @@ from leadflow.errors import FieldError
 
 # Pragmatic address check: one @, a dot-separated domain with a TLD, no spaces. Deliverability is not
 # knowable at capture time; this only catches what is certainly not an address.
-_EMAIL_RE = re.compile(r"^[^@\s\"(),:;<>\[\]\\]{1,64}@(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL_RE = re.compile(
+    r"^[^@\s\"(),:;<>\[\]\\]{1,64}@(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
 _SPACES = re.compile(r"\s+")
 _TRUE = {"true", "on", "yes", "y", "1", "checked", "agree", "agreed", "opt-in", "optin"}
 _FALSE = {"false", "off", "no", "n", "0", "", "unchecked", "opt-out", "optout"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from leadflow.errors import FieldError, ValidationFailed
 _DIR = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry():
     from referencing import Registry, Resource
 
@@ -23,7 +23,7 @@ def _registry():
     return Registry().with_resources(resources)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str):
     """The compiled validator of `schemas/<name>` (e.g. 'lead_input.v1.json')."""
     from jsonschema import Draft202012Validator

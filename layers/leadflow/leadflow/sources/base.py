@@ -99,7 +99,9 @@ def check_timestamp(timestamp: str | None, now: float, tolerance: int) -> int:
     return value
 
 
-def verify_standard_webhook(headers: dict[str, str], body: bytes, secrets: list[str], now: float, tolerance: int) -> str:
+def verify_standard_webhook(
+    headers: dict[str, str], body: bytes, secrets: list[str], now: float, tolerance: int
+) -> str:
     """Standard Webhooks 1.0: HMAC-SHA256 over `{id}.{timestamp}.{body}`; returns the webhook id.
 
     Several `v1,<sig>` entries may be sent (and several secrets configured) so keys rotate without loss.

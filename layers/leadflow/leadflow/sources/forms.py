@@ -18,8 +18,15 @@ from urllib.parse import urlsplit
 from leadflow import schemas
 from leadflow.config import settings
 from leadflow.domain.model import TRACKING_FIELDS, LeadInput
-from leadflow.errors import ConfigurationError, FieldError, Forbidden, MalformedBody, NotFound, UnsupportedMediaType
-from leadflow.errors import ValidationFailed
+from leadflow.errors import (
+    ConfigurationError,
+    FieldError,
+    Forbidden,
+    MalformedBody,
+    NotFound,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from leadflow.sources.base import event_key, lead_input_from_flat
 from leadflow.web import Request, form_body, json_body
 
@@ -64,7 +71,10 @@ def _form_config(form_id: str, raw: dict) -> FormConfig:
             fields.setdefault(name, name)
     fields.setdefault("submission_id", "submission_id")
     for name, target in fields.items():
-        if not target.startswith("attributes.") and target not in schemas.validator("lead_input.v1.json").schema["properties"]:
+        if (
+            not target.startswith("attributes.")
+            and target not in schemas.validator("lead_input.v1.json").schema["properties"]
+        ):
             # not a standard lead field: keep it, under attributes
             fields[name] = f"attributes.{target}"
     return FormConfig(
@@ -167,7 +177,9 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
             document[target] = value
             renamed[target] = name
     schemas.check("lead_input.v1.json", document, rename=renamed)
-    missing = [FieldError(_submitted_name(config, f), "is required") for f in config.required if document.get(f) in (None, "")]
+    missing = [
+        FieldError(_submitted_name(config, f), "is required") for f in config.required if document.get(f) in (None, "")
+    ]
     if missing:
         raise ValidationFailed(missing)
 

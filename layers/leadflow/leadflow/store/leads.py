@@ -203,7 +203,11 @@ def save_capture(
                 ops.append("delivery")
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
-        failed = {ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"}
+        failed = {
+            ops[i]
+            for i, r in enumerate(reasons)
+            if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
+        }
         if "delivery" in failed:
             raise WriteConflict("delivery_exists") from exc
         if "key" in failed:

@@ -85,9 +85,14 @@ def json_body(request: Request) -> Any:
     if request.media_type not in ("application/json", "") and not request.media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Send application/json, not {request.media_type}.")
     try:
-        return json.loads(request.body.decode("utf-8"))
+        return json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedBody("The body is not valid JSON.") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def form_body(request: Request) -> dict[str, Any]:

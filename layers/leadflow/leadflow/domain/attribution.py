@@ -7,7 +7,7 @@ same-site request cookies. Click ids are never re-cased and are kept with their 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,6 +15,9 @@ from leadflow.domain.model import CLICK_IDS, UTM_PARAMS
 
 
 def iso(ts: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and Z (sortable as text), whatever the offset of `ts`."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 

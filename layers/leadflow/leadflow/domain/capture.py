@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from leadflow.domain import normalise as n
@@ -23,6 +24,17 @@ def _occurred(inp: LeadInput, now: datetime) -> datetime:
     return at
 
 
+def _storable(value: object) -> bool:
+    """DynamoDB numbers: finite, magnitude in [1e-130, 1e126), at most 38 significant digits."""
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    if isinstance(value, int):
+        return abs(value) < 10**38
+    return math.isfinite(value) and (value == 0 or 1e-130 <= abs(value) < 1e126)
+
+
 def prepare(inp: LeadInput, default_region: str, now: datetime) -> Submission:
     """Normalise and validate one submission; raises ValidationFailed with field paths."""
     errors: list[FieldError] = []
@@ -34,6 +46,7 @@ def prepare(inp: LeadInput, default_region: str, now: datetime) -> Submission:
     region = country if country and len(country) == 2 else default_region
     phone, phone_error = n.normalise_phone(fields.get("phone"), region)
     attributes = {k: v for k, v in inp.attributes.items() if v not in (None, "")}
+    errors.extend(FieldError(f"attributes.{k}", "is a number out of range") for k, v in attributes.items() if not _storable(v))
     if phone_error:
         if email:
             # The person is reachable by email: keep the lead and the phone as typed, flagged for review.

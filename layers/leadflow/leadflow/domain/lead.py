@@ -8,6 +8,7 @@ newer data); consent keeps the newest answer per channel; every submission is ke
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,22 @@ from leadflow.domain.attribution import apply_touch, iso
 from leadflow.domain.identity import email_key, key_kind, phone_key
 
 PROFILE_FIELDS = ("first_name", "last_name", "company", "job_title", "country")
+# A lead item must stay well under DynamoDB's 400 KB: its attributes are capped (every submitted value
+# is still kept whole on the submission's touch, so capping the lead loses nothing).
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+
+
+def _size(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
+
+
+def cap_attributes(attributes: dict, prefer: set[str] | frozenset[str] = frozenset()) -> dict:
+    """Drop the largest attributes (others before `prefer`red ones) until the map fits the cap."""
+    capped = dict(attributes)
+    while capped and _size(capped) > MAX_ATTRIBUTES_BYTES:
+        candidates = [k for k in capped if k not in prefer] or list(capped)
+        del capped[max(candidates, key=lambda k: _size(capped[k]))]
+    return capped
 
 
 @dataclass
@@ -56,7 +73,7 @@ def new_lead(lead_id: str, sub: Submission, now: datetime) -> dict:
         "email": sub.email,
         "phone": sub.phone,
         **{name: sub.profile.get(name) for name in PROFILE_FIELDS},
-        "attributes": dict(sub.attributes),
+        "attributes": cap_attributes(sub.attributes),
         "lifecycle_stage": "disqualified" if sub.junk else "lead",
         "disqualified_reasons": list(sub.junk),
         "is_test": sub.is_test,
@@ -94,6 +111,7 @@ def merge_submission(lead: dict, sub: Submission, claimed: list[str], now: datet
     for name, value in sub.attributes.items():
         if value not in (None, "") and (newer or name not in attributes):
             attributes[name] = value
+    merged["attributes"] = cap_attributes(attributes, prefer=set(sub.attributes))
     consent = merged.setdefault("consent", {})
     for channel, answer in sub.consent.items():
         current = consent.get(channel)

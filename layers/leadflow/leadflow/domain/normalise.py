@@ -103,6 +103,7 @@ def normalise_company_size(value: Any) -> str | None:
 
 
 _COUNTRY_ALIASES = {
+    "us": "US",
     "usa": "US",
     "u.s.a.": "US",
     "u.s.": "US",
@@ -158,9 +159,9 @@ def normalise_country(value: Any) -> str | None:
         return None
     if len(text) == 2 and text.upper() in _country_codes():
         return text.upper()
-    if text.upper() == "UK":
-        return "GB"
-    return _country_names().get(text.casefold().strip("."), text)
+    names = _country_names()
+    folded = text.casefold()
+    return names.get(folded) or names.get(folded.replace(".", "")) or names.get(folded.strip(".")) or text
 
 
 def parse_consent(value: Any) -> bool | None:

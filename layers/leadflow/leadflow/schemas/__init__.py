@@ -41,8 +41,12 @@ def field_errors(name: str, document: Any, prefix: str = "", rename: dict[str, s
     """Every violation of schema `name` as FieldError(field path, message), most specific first."""
     errors = []
     for error in validator(name).iter_errors(document):
-        leaf_errors = error.context if error.validator in ("anyOf", "oneOf") and error.context else [error]
-        best = min(leaf_errors, key=lambda e: -len(e.absolute_path))
+        if error.validator in ("anyOf", "oneOf") and error.context:
+            from jsonschema.exceptions import best_match  # prefers the branch whose type fits the value
+
+            best = best_match(error.context)
+        else:
+            best = error
         path = list(best.absolute_path)
         message = best.message
         if best.validator == "required":

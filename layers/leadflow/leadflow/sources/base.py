@@ -72,7 +72,13 @@ def lead_input_from_flat(
     )
 
 
+MAX_EVENT_ID = 200  # DynamoDB keys stop at 2048 bytes; provider ids are far shorter than this in practice
+
+
 def event_key(source: str, event_id: str) -> str:
+    """The delivery key of a provider event; an overlong id is hashed so it still identifies the event."""
+    if len(event_id.encode("utf-8")) > MAX_EVENT_ID:
+        event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
     return f"EVENT#{source}#{event_id}"
 
 

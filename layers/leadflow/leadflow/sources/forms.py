@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,7 @@ from leadflow.sources.base import event_key, lead_input_from_flat
 from leadflow.web import Request, form_body, json_body
 
 REDIRECT_FIELD = "_redirect"
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
 FORM_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
@@ -48,9 +50,13 @@ class FormConfig:
 
     def origin_allowed(self, origin: str) -> bool:
         origin = origin.strip().lower().rstrip("/")
+        if not _ORIGIN.match(origin):
+            return False  # never pattern-match (and later echo) anything that is not scheme://host[:port]
         return any(fnmatch.fnmatchcase(origin, pattern.lower().rstrip("/")) for pattern in self.allowed_origins)
 
     def redirect_allowed(self, url: str) -> bool:
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+            return False  # it goes into the Location header: no control characters, no whitespace
         try:
             parts = urlsplit(url)
         except ValueError:

@@ -1,6 +1,6 @@
-"""POST /v1/webhooks/{provider}: signed provider deliveries become leads."""
+"""POST /v1/webhooks/{provider}: signed provider deliveries become leads (GET: subscription checks)."""
 
-from leadflow.errors import UnsupportedMediaType
+from leadflow.errors import MethodNotAllowed, UnsupportedMediaType
 from leadflow.observability import logger, metrics
 from leadflow.services.capture import capture_lead
 from leadflow.sources import webhook_source
@@ -13,8 +13,17 @@ from leadflow.web import endpoint, request_from_event, response
 def handler(event: dict, context: object) -> dict:
     request = request_from_event(event)
     source = webhook_source(request.path_params.get("provider", ""))
+    if request.method == "GET":
+        if not hasattr(source, "handshake"):
+            raise MethodNotAllowed("This provider has no subscription check.")
+        return source.handshake(request)
     if request.media_type != "application/json":
         raise UnsupportedMediaType("Send application/json.")
     verified = source.verify(request)
+    if hasattr(source, "parse_pointers"):
+        from leadflow.services.fetch import enqueue_pointers  # pointer-style providers only
+
+        queued = enqueue_pointers(source.NAME, source.parse_pointers(request, verified))
+        return response(200, {"received": queued})
     answers = [capture_lead(lead) for lead in source.parse(request, verified)]
     return response(200, {"received": len(answers), "leads": answers})

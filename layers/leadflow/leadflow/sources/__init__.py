@@ -1,6 +1,17 @@
-"""Inbound providers: one module each, with `verify(request)` on the raw bytes and `parse(request)` to
-canonical LeadInputs, plus one JSON Schema in `leadflow/schemas/`. Modules are imported on first use, so
-a function only pays for the providers it actually serves.
+"""Inbound providers: one module each (verify on the raw bytes, parse to canonical LeadInputs) plus one
+JSON Schema in `leadflow/schemas/`. Modules are imported on first use, so a function only pays for the
+providers it serves.
+
+A provider module defines:
+- `NAME`: the route name (`/v1/webhooks/{NAME}`) and the touch `source`.
+- `verify(request, now=None) -> Any`: raises SignatureInvalid (401) unless the raw request is authentic;
+  what it returns is handed to `parse` (e.g. the event id).
+- `parse(request, verified) -> list[LeadInput]`: validated, canonical lead inputs (direct providers).
+Optionally:
+- `handshake(request) -> dict`: answers the platform's GET subscription/validation check (a response).
+- `parse_pointers(request, verified) -> list[dict]` and `fetch(pointer) -> LeadInput`: pointer-style
+  providers (the delivery names leads that must be fetched from the platform's API); the handler queues
+  the pointers and answers at once, the fetch function retrieves and captures them.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ from types import ModuleType
 
 from leadflow.errors import NotFound
 
-# provider route name → module (each defines NAME, verify(request, now), parse(request) -> list[LeadInput])
+# provider route name → module
 WEBHOOK_PROVIDERS = {
     "generic": "leadflow.sources.generic",
 }

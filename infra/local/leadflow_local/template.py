@@ -6,6 +6,7 @@ and the HTTP routes are declared once (in the template) and the local stack foll
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +16,15 @@ import yaml
 
 __all__ = [
     "CloudFormationLoader",
+    "create_queues",
     "create_tables",
     "default_template_path",
     "dynamodb_tables",
     "function_properties",
     "http_routes",
     "load_template",
+    "sqs_event_sources",
+    "sqs_queues",
     "table_ttl_attribute",
 ]
 
@@ -149,6 +153,61 @@ def create_tables(client: Any, template: Template, prefix: str = "") -> dict[str
     return names
 
 
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds")
+
+
+def sqs_queues(template: Template) -> dict[str, dict[str, Any]]:
+    """Logical id → ``{"attributes": {...}, "dead_letter": logical id or None, "max_receive_count": n}``.
+
+    Queues are named by their logical id locally; encryption does not apply to embedded AWS.
+    """
+    queues: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in _resources(template, "AWS::SQS::Queue").items():
+        props = resource.get("Properties", {})
+        redrive = props.get("RedrivePolicy") or {}
+        target = redrive.get("deadLetterTargetArn")
+        queues[logical_id] = {
+            "attributes": {name: str(props[name]) for name in _QUEUE_ATTRIBUTES if name in props},
+            "dead_letter": target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None,
+            "max_receive_count": int(redrive.get("maxReceiveCount", 0)) or None,
+        }
+    return queues
+
+
+def create_queues(client: Any, template: Template, prefix: str = "") -> dict[str, str]:
+    """Create every SQS queue of the template (dead-letter targets first); logical id → queue URL."""
+    queues = sqs_queues(template)
+    urls: dict[str, str] = {}
+    ordered = sorted(queues, key=lambda logical_id: queues[logical_id]["dead_letter"] is not None)
+    for logical_id in ordered:
+        spec = queues[logical_id]
+        attributes = dict(spec["attributes"])
+        if spec["dead_letter"] in urls:
+            target_arn = client.get_queue_attributes(QueueUrl=urls[spec["dead_letter"]], AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": target_arn, "maxReceiveCount": spec["max_receive_count"] or 5}
+            )
+        urls[logical_id] = client.create_queue(QueueName=f"{prefix}{logical_id}", Attributes=attributes)["QueueUrl"]
+    return urls
+
+
+def sqs_event_sources(template: Template) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every SQS event of a function as ``(function logical id, queue logical id, event properties)``."""
+    found = []
+    for logical_id in _resources(template, "AWS::Serverless::Function"):
+        props = function_properties(template, logical_id)
+        for event in (props.get("Events") or {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            event_props = dict(event.get("Properties") or {})
+            queue = event_props.get("Queue")
+            if isinstance(queue, dict) and "Fn::GetAtt" in queue:
+                found.append((logical_id, queue["Fn::GetAtt"][0], event_props))
+    return found
+
+
 def function_properties(template: Template, logical_id: str) -> dict[str, Any]:
     """A function's properties with ``Globals.Function`` merged under them (the function wins).
 
@@ -201,3 +260,92 @@ def http_routes(template: Template) -> list[Route]:
                 )
             )
     return routes
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """One ``Type: DynamoDB`` event of a function: the event source mapping Lambda would create for it."""
+
+    function_id: str
+    function_name: str
+    code_uri: str
+    handler: str
+    timeout: float
+    table: str  # logical id of the table whose stream is read
+    starting_position: str = "LATEST"
+    batch_size: int = 100
+    batching_window: float = 0.0
+    filters: tuple[dict[str, Any], ...] = ()
+    report_batch_item_failures: bool = False
+    bisect_on_error: bool = False
+    max_retry_attempts: int = -1
+    max_record_age: int = -1
+    on_failure: str | None = None  # logical id (or name) of the SQS queue for discarded batches
+    parallelization_factor: int = 1
+    tumbling_window: int = 0
+    enabled: bool = True
+
+
+def _logical_target(value: Any, attribute: str) -> str | None:
+    """``!GetAtt X.<attribute>`` (either long form) → X; a literal ARN → its last segment."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        parts = target.split(".", 1) if isinstance(target, str) else list(target)
+        if len(parts) == 2 and parts[1] == attribute:
+            return str(parts[0])
+        return None
+    if isinstance(value, str) and value:
+        return value.rsplit(":", 1)[-1].split("/")[0 if ":table/" not in value else -1]
+    return None
+
+
+def _filter_pattern(pattern: Any) -> dict[str, Any]:
+    parsed = json.loads(pattern) if isinstance(pattern, str) else pattern
+    if not isinstance(parsed, dict):
+        raise ValueError(f"FilterCriteria pattern is not a JSON object: {pattern!r}")
+    return parsed
+
+
+def stream_mappings(template: Template) -> list[StreamMapping]:
+    """Every ``Type: DynamoDB`` event of every function, with Globals merged and Lambda's defaults applied."""
+    mappings: list[StreamMapping] = []
+    for logical_id in _resources(template, "AWS::Serverless::Function"):
+        props = function_properties(template, logical_id)
+        for event in (props.get("Events") or {}).values():
+            if event.get("Type") != "DynamoDB":
+                continue
+            ev = event.get("Properties") or {}
+            stream = ev.get("Stream")
+            if isinstance(stream, dict) and "Fn::GetAtt" in stream:
+                table = _logical_target(stream, "StreamArn")
+            else:  # a literal stream ARN: arn:aws:dynamodb:region:account:table/<name>/stream/<label>
+                table = str(stream).split(":table/", 1)[-1].split("/", 1)[0] if stream else None
+            if not table:
+                raise ValueError(f"{logical_id}: DynamoDB event without a readable Stream ({stream!r})")
+            destination = ((ev.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            name = props.get("FunctionName")
+            mappings.append(
+                StreamMapping(
+                    function_id=logical_id,
+                    function_name=name if isinstance(name, str) else logical_id,
+                    code_uri=str(props.get("CodeUri", "")),
+                    handler=str(props.get("Handler", "app.handler")),
+                    timeout=float(props.get("Timeout", 3)),
+                    table=table,
+                    starting_position=str(ev.get("StartingPosition", "LATEST")),
+                    batch_size=int(ev.get("BatchSize", 100)),
+                    batching_window=float(ev.get("MaximumBatchingWindowInSeconds", 0)),
+                    filters=tuple(
+                        _filter_pattern(f["Pattern"]) for f in (ev.get("FilterCriteria") or {}).get("Filters") or []
+                    ),
+                    report_batch_item_failures="ReportBatchItemFailures" in (ev.get("FunctionResponseTypes") or []),
+                    bisect_on_error=bool(ev.get("BisectBatchOnFunctionError", False)),
+                    max_retry_attempts=int(ev.get("MaximumRetryAttempts", -1)),
+                    max_record_age=int(ev.get("MaximumRecordAgeInSeconds", -1)),
+                    on_failure=_logical_target(destination, "Arn") if destination else None,
+                    parallelization_factor=int(ev.get("ParallelizationFactor", 1)),
+                    tumbling_window=int(ev.get("TumblingWindowInSeconds", 0)),
+                    enabled=bool(ev.get("Enabled", True)),
+                )
+            )
+    return mappings

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 
 __all__ = [
     "CloudFormationLoader",
+    "StreamMapping",
     "create_queues",
     "create_tables",
     "default_template_path",
@@ -25,6 +27,7 @@ __all__ = [
     "load_template",
     "sqs_event_sources",
     "sqs_queues",
+    "stream_mappings",
     "table_ttl_attribute",
 ]
 
@@ -295,7 +298,7 @@ def _logical_target(value: Any, attribute: str) -> str | None:
             return str(parts[0])
         return None
     if isinstance(value, str) and value:
-        return value.rsplit(":", 1)[-1].split("/")[0 if ":table/" not in value else -1]
+        return value.rsplit(":", 1)[-1]  # arn:aws:sqs:<region>:<account>:<queue name>
     return None
 
 

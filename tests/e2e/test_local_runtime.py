@@ -19,7 +19,7 @@ from tests.support.signing import dev_secret, standard_webhook_headers
 @pytest.fixture
 def stack():
     saved = dict(os.environ)
-    runtime = LocalRuntime(port=0, quiet=True).start()
+    runtime = LocalRuntime(port=0, crm_port=0, quiet=True).start()
     try:
         yield runtime
     finally:

@@ -70,6 +70,10 @@ class LocalRuntime:
             aws_secret_access_key="local",
         )
         self.tables = create_tables(dynamodb, load_template())
+        from leadflow_local.local_crm import LocalCrm
+
+        self.crm = LocalCrm("127.0.0.1", self.crm_port).start()
+        self.crm_port = self.crm.port  # --crm-port 0 picks a free port; the env var below must name it
         self._environment(self.aws.endpoint)
         from leadflow.config import settings
         from leadflow.store import models
@@ -113,6 +117,7 @@ class LocalRuntime:
                 "LeadFlow is running locally (no Docker, no AWS account).",
                 f"  HTTP API        {self.url}   (routes of template.yaml)",
                 f"  embedded AWS    {self.aws.endpoint}   (tables: {', '.join(self.tables.values())})",
+                f"  local CRM       {self.crm.url}   (HubSpot contacts API; Bearer = crm/hubspot access_token)",
                 f"  dev secrets     {secrets}",
                 f"  try             curl -s {self.url}/health",
                 f"                  curl -s -X POST {self.url}/v1/forms/website -H 'content-type: application/json' "
@@ -125,6 +130,7 @@ class LocalRuntime:
         if self.printer:
             self.printer.stop()
         self.api.stop()
+        self.crm.stop()
         self.aws.stop()
 
 

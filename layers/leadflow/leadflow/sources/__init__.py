@@ -24,6 +24,7 @@ from leadflow.errors import NotFound
 # provider route name → module
 WEBHOOK_PROVIDERS = {
     "generic": "leadflow.sources.generic",
+    "typeform": "leadflow.sources.typeform",
 }
 
 

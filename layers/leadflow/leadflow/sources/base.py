@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +81,13 @@ def event_key(source: str, event_id: str) -> str:
     if len(event_id.encode("utf-8")) > MAX_EVENT_ID:
         event_id = "sha256:" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
     return f"EVENT#{source}#{event_id}"
+
+
+def fingerprint_key(source: str, document: dict[str, Any], now: float) -> str:
+    """The delivery key of a submission that carries no id: an identical document from the same source
+    within the same clock hour is one submission (double clicks, browser or sender retries)."""
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return event_key(source, f"fp:{digest}:{int(now) // 3600}")
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:

@@ -8,7 +8,6 @@ honeypot field, and where plain HTML forms may be redirected after submitting.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from leadflow.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from leadflow.sources.base import event_key, lead_input_from_flat
+from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat
 from leadflow.web import Request, form_body, json_body
 
 REDIRECT_FIELD = "_redirect"
@@ -194,8 +193,7 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
     else:
         # No client submission id: an identical body to the same form within the hour is one submission
         # (double clicks, browser retries), so it never becomes two touches.
-        fingerprint = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        key = event_key(config.source, f"fp:{fingerprint}:{_hour(request)}")
+        key = fingerprint_key(config.source, document, request_time(request))
     lead = lead_input_from_flat(document, source=config.source, event_key=key, cookies=request.cookies)
     return FormSubmission(lead, redirect)
 
@@ -207,7 +205,8 @@ def _submitted_name(config: FormConfig, target: str) -> str:
     return target
 
 
-def _hour(request: Request) -> str:
+def request_time(request: Request) -> float:
+    """When the request arrived (tests and the local runtime may pin it in `request.extra["now"]`)."""
     import time
 
-    return str(int(request.extra.get("now", time.time())) // 3600)
+    return float(request.extra.get("now", time.time()))

@@ -25,6 +25,7 @@ from leadflow.errors import NotFound
 WEBHOOK_PROVIDERS = {
     "generic": "leadflow.sources.generic",
     "typeform": "leadflow.sources.typeform",
+    "tally": "leadflow.sources.tally",
 }
 
 

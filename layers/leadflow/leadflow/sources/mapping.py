@@ -74,7 +74,7 @@ LABEL_ALIASES: dict[str, str] = {
 
 
 def normalise_label(label: Any, limit: int = 64) -> str:
-    """Lower-case; runs of other characters become one underscore ("Work E-mail *" → "work_e_mail")., runs of other characters become one underscore."""
+    """Lower-case; runs of other characters become one underscore ("Work E-mail *" → "work_e_mail")."""
     text = re.sub(r"[^a-z0-9]+", "_", str(label).strip().lower()).strip("_")
     return text[:limit].rstrip("_")
 

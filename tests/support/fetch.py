@@ -42,7 +42,9 @@ class FetchQueues:
             for message in batch:
                 found[message["MessageId"]] = message
         for message in found.values():
-            self.sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            self.sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
         return list(found.values())
 
     def count(self, url: str) -> int:

@@ -1,4 +1,4 @@
-"""The `leadflow` command: the local runtime (`up`, `demo`) and operator commands (`leads`).
+"""The `leadflow` command: the local runtime (`up`, `demo`) and operator commands (`leads`, `dlq`).
 
 Operator commands talk to the HTTP API: a local stack (`--url http://127.0.0.1:3000`, the default) or a
 deployed one (`--url https://<api>.execute-api.<region>.amazonaws.com`, requests signed with your AWS
@@ -49,6 +49,75 @@ def _print(status: int, body: str) -> int:
     return 0 if status < 400 else 1
 
 
+# ---------------------------------------------------------------- dlq (SQS, with boto3 directly)
+def _sqs_and_urls(args) -> tuple[object, str, str]:
+    import boto3
+
+    session = boto3.Session()
+    region = session.region_name or "us-east-1"
+    sqs = session.client("sqs", region_name=region, endpoint_url=args.endpoint_url or None)
+    dlq_url, queue_url = args.dlq_url, args.queue_url
+    if args.stack and not (dlq_url and queue_url):
+        cloudformation = session.client("cloudformation", region_name=region)
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        }
+        dlq_url = dlq_url or outputs.get("LeadFetchDeadLetterQueueUrl")
+        queue_url = queue_url or outputs.get("LeadFetchQueueUrl")
+    # `leadflow up` names queues by their logical id in template.yaml
+    dlq_url = dlq_url or sqs.get_queue_url(QueueName="LeadFetchDeadLetterQueue")["QueueUrl"]
+    queue_url = queue_url or sqs.get_queue_url(QueueName="LeadFetchQueue")["QueueUrl"]
+    return sqs, dlq_url, queue_url
+
+
+def _receive_all(sqs, url: str, hold_seconds: int = 30) -> list[dict]:
+    """Every visible message of a queue, hidden for `hold_seconds` while the caller decides."""
+    found: dict[str, dict] = {}
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=hold_seconds,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        new = [m for m in batch if m["MessageId"] not in found]
+        if not new:
+            return list(found.values())
+        found.update({m["MessageId"]: m for m in new})
+
+
+def _attribute(message: dict, name: str) -> str:
+    return (message.get("MessageAttributes") or {}).get(name, {}).get("StringValue", "")
+
+
+def _dlq(args) -> int:
+    sqs, dlq_url, queue_url = _sqs_and_urls(args)
+    messages = _receive_all(sqs, dlq_url)
+    replayed = 0
+    for message in messages:
+        pointer = _attribute(message, "pointer_id")
+        if args.action == "list":
+            print(
+                f"{message['MessageId']}  {_attribute(message, 'provider'):<10} {pointer:<24} "
+                f"{_attribute(message, 'failed_at'):<21} {_attribute(message, 'failure_reason')}"
+            )
+        elif args.all or message["MessageId"] in args.id or pointer in args.id:
+            provider = _attribute(message, "provider")
+            attributes = {"provider": {"DataType": "String", "StringValue": provider}} if provider else {}
+            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            replayed += 1
+            continue
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    if args.action == "list":
+        print(f"{len(messages)} message(s) in the dead-letter queue")
+    else:
+        print(f"replayed {replayed} message(s) to the fetch queue")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,7 +142,22 @@ def main(argv: list[str] | None = None) -> int:
     find.add_argument("email")
     find.add_argument("--url", default=DEFAULT_URL)
 
+    dlq = commands.add_parser("dlq", help="lead fetches that failed for good: list them, replay them")
+    dlq_commands = dlq.add_subparsers(dest="action", required=True)
+    dlq_list = dlq_commands.add_parser("list", help="provider, pointer id, failed_at and reason (no PII)")
+    dlq_replay = dlq_commands.add_parser("replay", help="move messages back to the fetch queue")
+    chosen = dlq_replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--all", action="store_true", help="replay every message")
+    chosen.add_argument("--id", action="append", help="a message id or pointer id (repeatable)")
+    for sub in (dlq_list, dlq_replay):
+        sub.add_argument("--stack", help="CloudFormation stack whose outputs name the queues (on AWS)")
+        sub.add_argument("--dlq-url", default=os.environ.get("LEADFLOW_FETCH_DLQ_URL"))
+        sub.add_argument("--queue-url", default=os.environ.get("LEADFLOW_FETCH_QUEUE_URL"))
+        sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
+
     args = parser.parse_args(argv)
+    if args.command == "dlq":
+        return _dlq(args)
     if args.command == "up":
         from leadflow_local.runtime import run
 

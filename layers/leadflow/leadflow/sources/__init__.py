@@ -24,6 +24,7 @@ from leadflow.errors import NotFound
 # provider route name → module
 WEBHOOK_PROVIDERS = {
     "generic": "leadflow.sources.generic",
+    "meta": "leadflow.sources.meta",
     "typeform": "leadflow.sources.typeform",
     "tally": "leadflow.sources.tally",
 }

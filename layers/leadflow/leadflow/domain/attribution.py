@@ -112,3 +112,58 @@ def apply_touch(attribution: dict | None, touch: dict) -> dict:
             clicks[name] = entry
     current["click_ids"] = clicks
     return current
+
+
+# ---------------------------------------------------------------- ad clicks announced by click monitoring
+# Baidu and Tencent call our click-monitoring URL on every ad click (GET /v1/callbacks/{platform}); a lead
+# arriving later carries the same click id on its landing URL, which ties it to the ad and the callback
+# URL used to report the conversion. Tencent's `qz_gdt` (non-WeChat) / `gdt_vid` (WeChat) IS the click id
+# (`trace.click_id`); Baidu's search `bd_vid` and a feed `click_id` are looked up as Baidu clicks.
+AD_CLICK_PARAMS = (("bd_vid", "baidu"), ("qz_gdt", "tencent"), ("gdt_vid", "tencent"))
+MAX_AD_CLICK_ID = 256  # longer values cannot be a stored click (and would not fit a DynamoDB key)
+AD_CLICK_FIELDS = (
+    "platform",
+    "click_id",
+    "account_id",
+    "campaign_id",
+    "adgroup_id",
+    "ad_id",
+    "callback_url",
+    "click_time",
+)
+
+
+def ad_click_key(platform: str, click_id: str) -> str:
+    """The item key of an announced click; the click id is kept exactly as received (never re-cased)."""
+    return f"CLICK#{platform}#{click_id}"
+
+
+def _ad_click_candidates(touch: dict) -> list[tuple[str, str, str]]:
+    """(touch parameter, platform, click id) that may name an announced click, strongest first."""
+    found = [(param, platform, touch[param]) for param, platform in AD_CLICK_PARAMS if touch.get(param)]
+    feed = _clean((parse_qs(_query(touch.get("landing_url"))).get("click_id") or [None])[0])
+    if feed:
+        found.append(("click_id", "baidu", feed))  # Baidu feed ads: click_id on the landing URL
+    return [(p, platform, value) for p, platform, value in found if len(value) <= MAX_AD_CLICK_ID]
+
+
+def _query(url: str | None) -> str:
+    try:
+        return urlsplit(url).query if url else ""
+    except ValueError:
+        return ""
+
+
+def ad_click_keys(touch: dict) -> list[str]:
+    """The click items worth looking up for this touch (no duplicates: one BatchGetItem takes them all)."""
+    return list(dict.fromkeys(ad_click_key(platform, value) for _, platform, value in _ad_click_candidates(touch)))
+
+
+def attach_ad_click(touch: dict, clicks: dict[str, dict]) -> dict:
+    """The touch with `ad_click` (platform, ad ids, callback URL) when one of its click ids was announced."""
+    for param, platform, value in _ad_click_candidates(touch):
+        click = clicks.get(ad_click_key(platform, value))
+        if click:
+            ad = {name: click[name] for name in AD_CLICK_FIELDS if click.get(name) not in (None, "")}
+            return {**touch, "ad_click": {**ad, "platform": platform, "click_id": value, "matched_by": param}}
+    return touch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import uuid
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leadflow.config import settings
+from leadflow.domain.attribution import ad_click_keys, attach_ad_click
 from leadflow.domain.capture import prepare
 from leadflow.domain.identity import email_key, key_kind, phone_key, resolve
 from leadflow.domain.lead import Submission, merge_submission, new_lead
@@ -30,11 +32,13 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
     now = now or utcnow()
     sub = prepare(inp, settings().default_phone_region, now)
     for attempt in range(MAX_ATTEMPTS):
-        found = store.lookup_keys(sub.keys, sub.event_key)
+        found = store.lookup_keys(sub.keys, sub.event_key, ad_click_keys(sub.touch))
         if found.answer:
             metrics.add_metric(name="DeliveryRepeated", unit=MetricUnit.Count, value=1)
             logger.info("capture repeated delivery", extra={"source": sub.source, "lead_id": found.answer["lead_id"]})
             return found.answer
+        # An ad click announced by Baidu/Tencent click monitoring ties the touch to its ad (same read).
+        sub = dataclasses.replace(sub, touch=attach_ad_click(sub.touch, found.clicks))
         resolution = resolve(sub.keys, found.owners)
         if resolution.lead_id is None:
             lead = new_lead(str(uuid.uuid4()), sub, now)

@@ -35,3 +35,19 @@ def webhook_source(provider: str) -> ModuleType:
     if module is None:
         raise NotFound(f"Unknown webhook provider {provider!r}.")
     return importlib.import_module(module)
+
+
+# Click monitoring (GET /v1/callbacks/{platform}): a module defines NAME, ACK (the success body the
+# platform expects), `verify(request, now=None)` (SignatureInvalid unless authentic) and
+# `parse(request, verified) -> dict` (the announced click, validated).
+CALLBACK_PLATFORMS = {
+    "baidu": "leadflow.sources.baidu",
+    "tencent": "leadflow.sources.tencent",
+}
+
+
+def callback_source(platform: str) -> ModuleType:
+    module = CALLBACK_PLATFORMS.get(platform)
+    if module is None:
+        raise NotFound(f"Unknown callback platform {platform!r}.")
+    return importlib.import_module(module)

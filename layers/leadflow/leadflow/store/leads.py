@@ -1,7 +1,7 @@
 """Lead repository: race-free capture writes, reads by id and email, and erasure.
 
 Capture costs a fixed number of calls per submission, whatever the table size (no Scan anywhere):
-- new lead:   1 BatchGetItem (identity + delivery keys) + 1 TransactWriteItems
+- new lead:   1 BatchGetItem (identity + delivery + ad click keys) + 1 TransactWriteItems
 - merge:      1 BatchGetItem + 1 GetItem (the lead) + 1 TransactWriteItems
 - redelivery: 1 BatchGetItem (the stored answer is returned)
 Uniqueness is enforced by DynamoDB, not by the read: every identity item is written with
@@ -11,7 +11,7 @@ attribute_not_exists in the lead's transaction, and an existing lead is replaced
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
@@ -20,7 +20,9 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteEr
 from pynamodb.transactions import TransactWrite
 
 from leadflow.errors import StoreUnavailable
+from leadflow.store.clicks import click_view
 from leadflow.store.models import (
+    CLICK_SK,
     DELIVERY_SK,
     IDENTITY_SK,
     LEAD_SK,
@@ -28,6 +30,7 @@ from leadflow.store.models import (
     ConflictItem,
     KeyItem,
     LeadItem,
+    LookupItem,
     TouchItem,
     lead_pk,
 )
@@ -47,6 +50,7 @@ class WriteConflict(Exception):
 class KeyLookup:
     owners: dict[str, str]  # identity key → lead id
     answer: dict | None  # the answer already given to this delivery, if any
+    clicks: dict[str, dict] = field(default_factory=dict)  # ad click key → the announced click
 
 
 def _plain(value: Any) -> Any:
@@ -95,21 +99,25 @@ def _connection() -> Connection:
     return _connections[key]
 
 
-def lookup_keys(keys: list[str], delivery_key: str | None) -> KeyLookup:
+def lookup_keys(keys: list[str], delivery_key: str | None, click_keys: list[str] | None = None) -> KeyLookup:
     wanted = [(key, IDENTITY_SK) for key in keys]
     if delivery_key:
         wanted.append((delivery_key, DELIVERY_SK))
+    wanted += [(key, CLICK_SK) for key in click_keys or ()]
     owners: dict[str, str] = {}
     answer = None
+    clicks: dict[str, dict] = {}
     try:
-        for item in KeyItem.batch_get(wanted, consistent_read=True):
+        for item in LookupItem.batch_get(wanted, consistent_read=True):
             if item.sk == DELIVERY_SK:
                 answer = _plain(item.answer)
+            elif item.sk == CLICK_SK:
+                clicks[item.pk] = click_view(item)
             else:
                 owners[item.pk] = item.lead_id
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-    return KeyLookup(owners, answer)
+    return KeyLookup(owners, answer, clicks)
 
 
 def get_lead(lead_id: str) -> dict | None:

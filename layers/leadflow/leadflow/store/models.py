@@ -6,6 +6,7 @@ Items, all carrying `entity` so stream consumers can filter:
 - conflict  pk=LEAD#<id>      sk=CONFLICT#<key>               a key owned by another lead (twin on the other)
 - identity  pk=EMAIL#…|PHONE#…|EXT#<provider>#<id>  sk=IDENTITY  uniqueness item → lead id
 - delivery  pk=EVENT#<provider>#<event id>           sk=DELIVERY  the answer given to a provider event
+- click     pk=CLICK#<platform>#<click id>           sk=CLICK     an ad click announced by click monitoring (TTL)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from leadflow.config import Settings, settings
 LEAD_SK = "LEAD"
 IDENTITY_SK = "IDENTITY"
 DELIVERY_SK = "DELIVERY"
+CLICK_SK = "CLICK"
 
 
 def lead_pk(lead_id: str) -> str:
@@ -97,6 +99,26 @@ class ConflictItem(_Table):
     detected_at = UnicodeAttribute()
 
 
+class ClickItem(_Table):
+    """An ad click announced by Baidu/Tencent click monitoring; expires (TTL) after 90 days."""
+
+    platform = UnicodeAttribute()
+    click_id = UnicodeAttribute()
+    callback_url = UnicodeAttribute(null=True)
+    account_id = UnicodeAttribute(null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    adgroup_id = UnicodeAttribute(null=True)
+    ad_id = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute(null=True)
+    click_time = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class LookupItem(KeyItem, ClickItem):
+    """What capture's one BatchGetItem reads: identity, delivery and click items."""
+
+
 class AnyItem(_Table):
     """Every item of a lead's partition, read for erasure (only what erasure needs is declared)."""
 
@@ -106,7 +128,7 @@ class AnyItem(_Table):
     other_lead_id = UnicodeAttribute(null=True)
 
 
-ALL_MODELS = (LeadItem, TouchItem, KeyItem, ConflictItem, AnyItem)
+ALL_MODELS = (LeadItem, TouchItem, KeyItem, ConflictItem, AnyItem, ClickItem, LookupItem)
 
 
 def bind(config: Settings | None = None) -> None:

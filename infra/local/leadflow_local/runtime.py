@@ -25,7 +25,6 @@ class LocalRuntime:
     quiet: bool = False
     tables: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)
-    queues: dict[str, str] = field(default_factory=dict)
 
     def _environment(self, endpoint: str) -> None:
         defaults = {
@@ -50,8 +49,6 @@ class LocalRuntime:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
         os.environ["LEADFLOW_TABLE_NAME"] = self.tables["LeadsTable"]
-        os.environ["LEADFLOW_FETCH_QUEUE_URL"] = self.queues["LeadFetchQueue"]
-        os.environ["LEADFLOW_FETCH_DLQ_URL"] = self.queues["LeadFetchDeadLetterQueue"]
         os.environ["LEADFLOW_FETCH_QUEUE_URL"] = self.queues["LeadFetchQueue"]
         os.environ["LEADFLOW_FETCH_DLQ_URL"] = self.queues["LeadFetchDeadLetterQueue"]
 
@@ -86,16 +83,6 @@ class LocalRuntime:
             aws_secret_access_key="local",
         )
         self.queues = create_queues(sqs, load_template())
-        from leadflow_local.template import create_queues
-
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=self.aws.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        self.queues = create_queues(sqs, load_template())
         from leadflow_local.local_crm import LocalCrm
 
         self.crm = LocalCrm("127.0.0.1", self.crm_port).start()
@@ -112,13 +99,6 @@ class LocalRuntime:
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
         self.fetch_delivery = SqsDelivery.from_template(sqs, "FetchLeadsFunction", self.queues, retry_delay=1.0).start()
-        from leadflow_local.sqs_delivery import SqsDelivery
-
-        # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
-        # a failed fetch comes back after 30 s of function time, scaled like journeys.
-        self.fetch_delivery = SqsDelivery.from_template(
-            sqs, "FetchLeadsFunction", self.queues, retry_delay=min(30.0, 30.0 * 60 / self.time_scale)
-        ).start()
         from leadflow_local.stream_delivery import start_stream_delivery
 
         # Stream functions get their DynamoDB events the way Lambda's event source mapping delivers them.
@@ -173,8 +153,6 @@ class LocalRuntime:
             self.printer.stop()
         for delivery in getattr(self, "stream_deliveries", []):
             delivery.stop()
-        if getattr(self, "fetch_delivery", None):
-            self.fetch_delivery.stop()
         if getattr(self, "fetch_delivery", None):
             self.fetch_delivery.stop()
         self.api.stop()

@@ -269,3 +269,20 @@ def test_click_ids_are_matched_exactly_and_unknown_clicks_attach_nothing(api):
     assert "ad_click" not in other_case["attribution"]["first_touch"]
     assert other_case["attribution"]["first_touch"]["bd_vid"] == BAIDU_CLICK.lower()
     assert "ad_click" not in unknown["attribution"]["first_touch"]
+
+
+def test_demo_callback_traffic_is_accepted_and_attributes_its_lead(api):
+    # Given the demo's callback traffic built for a stack on http://127.0.0.1:3000
+    import random
+
+    from leadflow_local.demo_callbacks import shots
+
+    traffic = shots("http://127.0.0.1:3000", random.Random(3))
+    # When it is sent as an HTTP client would (Host = the demo URL's host, plain HTTP)
+    replies = [api.request(s.method, s.path, s.body or None, {"host": "127.0.0.1:3000", **s.headers}) for s in traffic]
+    # Then the callbacks and the lead are accepted, the tampered callback is refused
+    assert [r.status for r in replies] == [200, 200, 200, 202, 401]
+    # And the lead that landed with the Baidu click is attributed to its ad
+    email = json.loads(traffic[3].body)["email"]
+    ad = api.get_lead_by_email(email).json["attribution"]["first_touch"]["ad_click"]
+    assert (ad["platform"], ad["matched_by"]) == ("baidu", "bd_vid")

@@ -26,6 +26,8 @@ class Settings:
     secrets_prefix: str
     forms_file: str | None
     forms_parameter: str | None
+    webhooks_file: str | None
+    webhooks_parameter: str | None
     default_phone_region: str
     max_body_bytes: int
     signature_tolerance: int
@@ -52,6 +54,11 @@ def settings() -> Settings:
     forms_file = env.get("LEADFLOW_FORMS_FILE") or (
         None if (on_lambda or forms_parameter) else _repo_file("infra/local/forms.json")
     )
+    # Provider configuration (e.g. Webflow field labels → lead fields): a file locally, SSM on AWS.
+    webhooks_parameter = env.get("LEADFLOW_WEBHOOKS_PARAMETER") or None
+    webhooks_file = env.get("LEADFLOW_WEBHOOKS_FILE") or (
+        None if (on_lambda or webhooks_parameter) else _repo_file("infra/local/webhooks.json")
+    )
     return Settings(
         table_name=env.get("LEADFLOW_TABLE_NAME", "LeadsTable"),
         stage=env.get("LEADFLOW_STAGE", "local"),
@@ -61,6 +68,8 @@ def settings() -> Settings:
         secrets_prefix=env.get("LEADFLOW_SECRETS_PREFIX", ""),
         forms_file=forms_file,
         forms_parameter=forms_parameter,
+        webhooks_file=webhooks_file,
+        webhooks_parameter=webhooks_parameter,
         default_phone_region=env.get("LEADFLOW_DEFAULT_PHONE_REGION", "US").upper(),
         max_body_bytes=int(env.get("LEADFLOW_MAX_BODY_BYTES", MAX_BODY_BYTES)),
         signature_tolerance=int(env.get("LEADFLOW_SIGNATURE_TOLERANCE", SIGNATURE_TOLERANCE_SECONDS)),

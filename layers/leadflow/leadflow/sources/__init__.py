@@ -27,6 +27,8 @@ WEBHOOK_PROVIDERS = {
     "meta": "leadflow.sources.meta",
     "typeform": "leadflow.sources.typeform",
     "tally": "leadflow.sources.tally",
+    "webflow": "leadflow.sources.webflow",
+    "google-ads": "leadflow.sources.google_ads",
     "linkedin": "leadflow.sources.linkedin",
     "tiktok": "leadflow.sources.tiktok",
 }

@@ -43,6 +43,12 @@ def handle_error(error: LeadFlowError) -> Response:
     return _as_response(problem(error))
 
 
+@app.exception_handler(Exception)
+def handle_unexpected(_error: Exception) -> Response:
+    logger.exception("unexpected failure")
+    return _as_response(problem(LeadFlowError("The request could not be processed.")))
+
+
 @app.not_found
 def not_found(_error: Exception) -> Response:
     return _as_response(problem(NotFound("No such route.")))

@@ -105,11 +105,9 @@ def _sign(body: bytes, msg_id: str, timestamp: int, secret: str) -> str:
 percent = st.integers(0, 99)
 printable_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60)
 junk_text = st.text(max_size=200)  # any code point but surrogates, controls included
-# DynamoDB numbers hold 38 digits within 1e-130..1e126; values outside are a known bug, pinned by
-# test_unrepresentable_numbers_in_attributes_are_refused_not_503 below (widen this when it is fixed).
-dynamo_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
-    lambda x: x == 0 or 1e-120 < abs(x) < 1e120
-)
+# Any float, NaN and infinities included: DynamoDB holds only 38 digits within 1e-130..1e126, and what it
+# cannot hold must be refused as bad input (see test_unrepresentable_numbers_in_attributes_are_refused_not_503).
+dynamo_floats = st.floats()
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -635,12 +633,7 @@ def big_body_of(size: int) -> bytes:
     return body
 
 
-# ------------------------------------------------------------------------- known bugs (report, xfail)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: attribute numbers DynamoDB cannot hold (NaN, Infinity, 1e300, 1e-300) "
-    "pass the schema, then the store write fails and capture answers 503 after 6 retries",
-)
+# ------------------------------------------------------------- regressions of bugs this property test found
 def test_unrepresentable_numbers_in_attributes_are_refused_not_503(api):
     for number in (b"NaN", b"Infinity", b"-Infinity", b"1e300", b"1e-300"):
         # Given a signed delivery whose attribute is a number DynamoDB cannot store
@@ -662,11 +655,6 @@ def test_unrepresentable_numbers_in_attributes_are_refused_not_503(api):
         assert reply.status in (400, 422), (number, reply.body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: webhook-id is unbounded; the delivery key EVENT#generic#<id> over "
-    "DynamoDB's 2048-byte key limit makes the write fail and capture answers 503",
-)
 def test_overlong_webhook_id_is_refused_not_503(api):
     # Given a correctly signed delivery whose webhook-id is 3000 characters long
     body = b'{"type":"lead.submitted","data":{"email":"longid@example.io"}}'
@@ -677,11 +665,6 @@ def test_overlong_webhook_id_is_refused_not_503(api):
     assert reply.status < 500, reply.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: merged attributes are unbounded; two ~245 KB submissions for one email "
-    "make the lead item exceed DynamoDB's 400 KB and every later capture of that person is 503",
-)
 def test_merging_two_large_submissions_is_never_503(api):
     # Given two valid deliveries for one person, each under the 256 KiB cap: 49 attributes of 4900 chars
     replies = []
@@ -704,11 +687,6 @@ def test_merging_two_large_submissions_is_never_503(api):
     assert replies[1].status < 500, replies[1].body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `_redirect` and `Origin` are echoed into response headers with CR/LF "
-    "(urlsplit drops CR/LF before the host check), i.e. header injection / response splitting",
-)
 @pytest.mark.parametrize("case", ["redirect", "origin"])
 def test_response_headers_never_carry_line_breaks_from_the_request(api, case):
     if case == "redirect":

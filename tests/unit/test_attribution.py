@@ -90,12 +90,6 @@ def test_direct_visit_touch_carries_only_source_and_time():
     assert touch() == {"source": "form:website", "captured_at": "2026-11-22T10:00:00.123Z"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: iso() formats the wall-clock time of an aware datetime and appends 'Z' without converting "
-    "to UTC, so a provider's submitted_at of 10:00+05:00 is recorded as 10:00Z (5 hours late), which "
-    "breaks first/last touch ordering",
-)
 def test_captured_at_is_utc_whatever_the_offset_of_the_submission_time():
     at = datetime(2026, 11, 22, 10, 0, tzinfo=timezone(timedelta(hours=5)))
     assert iso(at) == "2026-11-22T05:00:00.000Z"

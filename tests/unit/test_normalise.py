@@ -149,11 +149,6 @@ def test_unknown_country_is_kept_as_typed():
     assert normalise_country("") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalise_country strips '.' before the alias lookup, so the aliases 'u.s.a.', 'u.s.' and "
-    "'u.k.' can never match and 'U.S.A.' / 'U.K.' are stored as typed",
-)
 @pytest.mark.parametrize(("typed", "code"), [("U.S.A.", "US"), ("U.S.", "US"), ("u.k.", "GB")])
 def test_dotted_country_abbreviations_become_iso_alpha2(typed, code):
     assert normalise_country(typed) == code

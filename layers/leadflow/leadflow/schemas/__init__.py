@@ -44,7 +44,9 @@ def field_errors(name: str, document: Any, prefix: str = "", rename: dict[str, s
         if error.validator in ("anyOf", "oneOf") and error.context:
             from jsonschema.exceptions import best_match  # prefers the branch whose type fits the value
 
-            best = best_match(error.context)
+            # a branch whose type fits the value explains best (an array told its item limit, not "not a string")
+            fitting = [e for e in error.context if e.validator != "type"]
+            best = best_match(fitting or error.context)
         else:
             best = error
         path = list(best.absolute_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leadflow.domain.lead import lead_view
@@ -10,8 +12,16 @@ from leadflow.errors import FieldError, NotFound, ValidationFailed
 from leadflow.observability import logger, metrics
 from leadflow.store import leads as store
 
+_LEAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _check_id(lead_id: str) -> None:
+    if not _LEAD_ID.match(lead_id or ""):
+        raise NotFound(f"No lead with id {lead_id[:64]!r}.")
+
 
 def get_lead(lead_id: str) -> dict:
+    _check_id(lead_id)
     lead = store.get_lead(lead_id)
     if lead is None:
         raise NotFound(f"No lead with id {lead_id}.")
@@ -29,6 +39,7 @@ def find_lead_by_email(raw_email: str | None) -> dict:
 
 
 def erase_lead(lead_id: str) -> None:
+    _check_id(lead_id)
     if not store.erase_lead(lead_id):
         raise NotFound(f"No lead with id {lead_id}.")
     metrics.add_metric(name="LeadErased", unit=MetricUnit.Count, value=1)

@@ -26,4 +26,6 @@ def handler(event: dict, context: object) -> dict:
         queued = enqueue_pointers(source.NAME, source.parse_pointers(request, verified))
         return response(200, {"received": queued})
     answers = [capture_lead(lead) for lead in source.parse(request, verified)]
+    if hasattr(source, "respond"):  # a provider whose senders expect more in the answer (hubspot-forms)
+        return source.respond(request, verified, answers)
     return response(200, {"received": len(answers), "leads": answers})

@@ -9,6 +9,8 @@ A provider module defines:
 - `parse(request, verified) -> list[LeadInput]`: validated, canonical lead inputs (direct providers).
 Optionally:
 - `handshake(request) -> dict`: answers the platform's GET subscription/validation check (a response).
+- `respond(request, verified, answers) -> dict`: the success response, for senders that expect more than
+  `{"received", "leads"}` (hubspot-forms adds HubSpot's `inlineMessage` and CORS headers).
 - `parse_pointers(request, verified) -> list[dict]` and `fetch(pointer) -> LeadInput`: pointer-style
   providers (the delivery names leads that must be fetched from the platform's API); the handler queues
   the pointers and answers at once, the fetch function retrieves and captures them.
@@ -28,6 +30,7 @@ WEBHOOK_PROVIDERS = {
     "typeform": "leadflow.sources.typeform",
     "tally": "leadflow.sources.tally",
     "webflow": "leadflow.sources.webflow",
+    "hubspot-forms": "leadflow.sources.hubspot_forms",
     "google-ads": "leadflow.sources.google_ads",
     "linkedin": "leadflow.sources.linkedin",
     "tiktok": "leadflow.sources.tiktok",

@@ -1,0 +1,42 @@
+"""The same person arriving from different sources is one lead (contract: identity keys, first/last touch)."""
+
+from __future__ import annotations
+
+from tests.integration.test_provider_typeform import delivery as typeform_delivery
+from tests.support.providers import encode, typeform_headers
+
+EMAIL = "lin.chen@orbit-analytics.io"
+
+
+def test_typeform_then_html_form_is_one_lead_first_touch_typeform_last_touch_form(api):
+    # Given Lin answered the Typeform demo form (utm from LinkedIn in its hidden fields)
+    body = encode(typeform_delivery())
+    first = api.request("POST", "/v1/webhooks/typeform", body, typeform_headers(body))
+    assert first.status == 200
+    lead_id = first.json["leads"][0]["lead_id"]
+    # When she later submits the website's plain HTML form with her email in another case and a newsletter utm
+    reply = api.post_form(
+        "website",
+        {
+            "email": "LIN.CHEN@orbit-analytics.io",
+            "company": "Orbit Analytics",
+            "utm_source": "newsletter",
+            "utm_medium": "email",
+            "utm_campaign": "december-digest",
+            "_redirect": "https://www.example.com/thanks",
+        },
+        as_json=False,
+    )
+    assert reply.status == 303
+    # Then there is one lead with two touches
+    lead = api.get_lead_by_email(EMAIL).json
+    assert lead["lead_id"] == lead_id
+    assert lead["touches"]["count"] == 2
+    # And the first touch is still Typeform's, the last touch is the form's (it carries a utm)
+    attribution = lead["attribution"]
+    assert attribution["first_touch"]["source"] == "typeform"
+    assert attribution["first_touch"]["utm_campaign"] == "q4-demo"
+    assert attribution["last_touch"]["source"] == "form:website"
+    assert attribution["last_touch"]["utm_campaign"] == "december-digest"
+    # And what Typeform said is kept
+    assert (lead["first_name"], lead["job_title"]) == ("Lin", "Head of Growth")

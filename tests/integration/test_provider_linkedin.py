@@ -12,6 +12,8 @@ import json
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.fake_api import start_fake_api
 from tests.support.fetch import fetch_queues
@@ -216,3 +218,47 @@ def test_signed_but_invalid_notification_is_422_with_field_paths(api, linkedin):
     reply = _post(api, {**NOTIFICATION, "leadAction": "UPDATED"})
     assert reply.status == 422
     assert [e["field"] for e in reply.json["errors"]] == ["leadAction"]
+
+
+# ------------------------------------------------------------------------------------------ properties
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from(sorted(NOTIFICATION)), JSON_VALUES, max_size=4))
+def test_any_signed_notification_gets_an_answer_below_500(api, linkedin, changes):
+    # Given a correctly signed notification with any of its fields replaced by any JSON value
+    reply = _post(api, {**NOTIFICATION, **changes})
+    # Then the answer is a 2xx or a 4xx problem, never a 5xx
+    assert reply.status < 500, reply.body
+    assert reply.status == 200 or reply.headers["content-type"] == "application/problem+json"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    answers=st.lists(
+        st.fixed_dictionaries(
+            {"questionId": st.sampled_from([11, 12, 13, 14, 17, 18, 99]) | JSON_VALUES, "answerDetails": JSON_VALUES}
+        ),
+        max_size=6,
+    ),
+    extra=st.dictionaries(st.sampled_from(["leadMetadata", "owner", "associatedEntity", "submittedAt"]), JSON_VALUES),
+)
+def test_any_form_response_maps_to_a_lead_or_a_validation_error(answers, extra):
+    from leadflow.errors import ValidationFailed
+    from leadflow.sources.linkedin import lead_from_response
+
+    # Given any form response shape the API could answer
+    document = {**FORM_RESPONSE, **extra, "formResponse": {"answers": answers}}
+    questions = {str(q["questionId"]): q.get("predefinedField") or q["name"] for q in FORM["content"]["questions"]}
+    pointer = {"id": RESPONSE_URN}
+    # Then mapping gives a lead input keyed by the response URN, or a validation error (dead-lettered)
+    try:
+        inp = lead_from_response(document, questions, pointer)
+    except ValidationFailed:
+        return
+    assert inp.external_ids == [("linkedin", RESPONSE_URN)]

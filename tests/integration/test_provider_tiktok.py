@@ -13,6 +13,8 @@ import json
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.fake_api import start_fake_api
 from tests.support.fetch import fetch_queues
@@ -195,3 +197,47 @@ def test_content_without_a_lead_id_is_422_with_the_field_path(api, tiktok):
     reply = _post(api, envelope({"page_id": "1"}))
     assert reply.status == 422
     assert [e["field"] for e in reply.json["errors"]] == ["content.lead_id"]
+
+
+# ------------------------------------------------------------------------------------------ properties
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    outer=st.dictionaries(st.sampled_from(["client_key", "event", "create_time", "user_openid"]), JSON_VALUES),
+    inner=st.dictionaries(st.sampled_from(sorted(CONTENT)), JSON_VALUES, max_size=3),
+    as_text=st.none() | st.text(max_size=40),
+)
+def test_any_signed_envelope_gets_an_answer_below_500(api, tiktok, outer, inner, as_text):
+    # Given a correctly signed envelope with any fields, and any content (JSON or not)
+    document = {**envelope(), **outer, "content": as_text if as_text is not None else json.dumps({**CONTENT, **inner})}
+    reply = _post(api, document)
+    # Then the answer is a 2xx or a 4xx problem, never a 5xx
+    assert reply.status < 500, reply.body
+    assert reply.status == 200 or reply.headers["content-type"] == "application/problem+json"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lead_data=st.dictionaries(
+        st.sampled_from(["email", "name", "phone_number", "country", "ttclid"]) | st.text(max_size=70), JSON_VALUES
+    ),
+    meta=st.dictionaries(st.sampled_from(["campaign_id", "ad_id", "ttclid", "create_time", "utm_source"]), JSON_VALUES),
+)
+def test_any_api_lead_maps_to_a_lead_or_a_validation_error(lead_data, meta):
+    from leadflow.errors import ValidationFailed
+    from leadflow.sources.tiktok import lead_from_api
+
+    # Given any lead object the API could answer
+    pointer = {"id": LEAD_ID}
+    # Then mapping gives a lead input keyed by the lead id, or a validation error (dead-lettered)
+    try:
+        inp = lead_from_api({"lead_data": lead_data, "meta_data": meta}, pointer)
+    except ValidationFailed:
+        return
+    assert inp.external_ids == [("tiktok", LEAD_ID)]

@@ -37,7 +37,7 @@ SCHEMA = "linkedin.v1.json"
 LEAD_SCHEMA = "lead_input.v1.json"
 SECRET = "webhooks/linkedin"
 API_VERSION = "202510"  # LinkedIn-Version (YYYYMM) of the versioned Marketing APIs
-MAX_CHALLENGE = 200  # a type-4 UUID is 36 characters
+CHALLENGE = re.compile(r"[\x21-\x7e]{1,200}")  # LinkedIn sends a type-4 UUID (36 characters)
 
 # Predefined questions of a LinkedIn lead gen form (leadForms `content.questions[].predefinedField`).
 PREDEFINED_FIELDS = {
@@ -62,8 +62,8 @@ def _client_secret() -> bytes:
 # -------------------------------------------------------------------------------------- validation GET
 def handshake(request: Request) -> dict:
     code = request.query.get("challengeCode", "")
-    if not code or len(code) > MAX_CHALLENGE:
-        raise MalformedBody("challengeCode is missing or too long.")
+    if not CHALLENGE.fullmatch(code):
+        raise MalformedBody("challengeCode is missing or not a printable token of at most 200 characters.")
     answer = hmac_sha256(_client_secret(), code.encode("utf-8", "surrogatepass")).hex()
     return response(200, {"challengeCode": code, "challengeResponse": answer})
 
@@ -151,10 +151,14 @@ def _answer_value(details: Any) -> Any:
     if isinstance(details.get("textQuestionAnswer"), dict):
         return details["textQuestionAnswer"].get("answer")
     if isinstance(details.get("multipleChoiceAnswer"), dict):
-        options = details["multipleChoiceAnswer"].get("options") or []
-        if isinstance(options, list):
+        options = details["multipleChoiceAnswer"].get("options")
+        if isinstance(options, list) and all(isinstance(o, str | int) for o in options):
             return str(options[0]) if len(options) == 1 else [str(o) for o in options]
     return None
+
+
+def _obj(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _attribute_name(name: str) -> str:
@@ -171,15 +175,15 @@ def lead_from_response(document: dict, questions: dict[str, str], pointer: dict)
     flat: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    form_response = document.get("formResponse") if isinstance(document.get("formResponse"), dict) else {}
+    form_response = _obj(document.get("formResponse"))
     answers = form_response.get("answers") if isinstance(form_response.get("answers"), list) else []
     for index, answer in enumerate(answers):
         if not isinstance(answer, dict):
             continue
         value = _answer_value(answer.get("answerDetails"))
-        if value in (None, "", []):
+        if value in (None, "", []) or not isinstance(value, str | list):
             continue
-        question_id = str(answer.get("questionId"))
+        question_id = str(answer.get("questionId"))[:40]
         question = questions.get(question_id) or f"question_{question_id}"
         target = PREDEFINED_FIELDS.get(question)
         if target and target not in flat and isinstance(value, str):
@@ -189,21 +193,20 @@ def lead_from_response(document: dict, questions: dict[str, str], pointer: dict)
             name = _attribute_name(question)
             attributes[name] = value
             origins[f"attributes.{name}"] = f"formResponse.answers.{index}"
-    consents = form_response.get("consentResponses") if isinstance(form_response.get("consentResponses"), list) else []
-    for consent in consents:
-        if isinstance(consent, dict) and consent.get("consentId") is not None:
-            attributes[_attribute_name(f"linkedin_consent_{consent['consentId']}")] = bool(consent.get("accepted"))
-    metadata = (document.get("leadMetadata") or {}).get("sponsoredLeadMetadata") or {}
-    owner = document.get("owner") if isinstance(document.get("owner"), dict) else {}
-    entity = document.get("associatedEntity") if isinstance(document.get("associatedEntity"), dict) else {}
+    consents = form_response.get("consentResponses")
+    for consent in consents if isinstance(consents, list) else []:
+        if isinstance(consent, dict) and isinstance(consent.get("consentId"), int | str):
+            attributes[_attribute_name(f"linkedin_consent_{consent['consentId']}")] = consent.get("accepted") is True
+    metadata = _obj(_obj(document.get("leadMetadata")).get("sponsoredLeadMetadata"))
+    owner = _obj(document.get("owner"))
     context = {
         "linkedin_form": document.get("versionedLeadGenFormUrn") or pointer.get("form"),
-        "linkedin_campaign": metadata.get("campaign") if isinstance(metadata, dict) else None,
-        "linkedin_creative": entity.get("associatedCreative"),
+        "linkedin_campaign": metadata.get("campaign"),
+        "linkedin_creative": _obj(document.get("associatedEntity")).get("associatedCreative"),
         "linkedin_owner": owner.get("sponsoredAccount") or owner.get("organization"),
         "linkedin_lead_type": document.get("leadType") or pointer.get("lead_type"),
     }
-    attributes.update({k: str(v) for k, v in context.items() if isinstance(v, str | int) and v != ""})
+    attributes.update({k: v for k, v in context.items() if isinstance(v, str) and v})
     if attributes:
         flat["attributes"] = attributes
     schemas.check(LEAD_SCHEMA, flat, rename=origins)

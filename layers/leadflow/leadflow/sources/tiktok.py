@@ -210,13 +210,18 @@ def lead_from_api(data: dict, pointer: dict) -> LeadInput:
         else:
             attributes[name] = value
             origins[f"attributes.{name}"] = f"lead_data.{key}"
+
+    def scalar(value: Any) -> str | None:
+        ok = isinstance(value, str | int) and not isinstance(value, bool) and value != ""
+        return str(value) if ok else None
+
     for name in META_ATTRIBUTES:
-        value = meta.get(name) if meta.get(name) not in (None, "") else pointer.get(name)
-        if value not in (None, ""):
-            attributes[f"tiktok_{name}"] = str(value)
-    for name in ("ttclid", *UTM_PARAMS):
-        if meta.get(name) and name not in flat:
-            flat[name] = str(meta[name])
+        value = scalar(meta.get(name)) or scalar(pointer.get(name))
+        if value:
+            attributes[f"tiktok_{name}"] = value
+    for name in ("ttclid", *UTM_PARAMS):  # TikTok's click id and any campaign parameters, kept as sent
+        if scalar(meta.get(name)) and name not in flat:
+            flat[name] = scalar(meta[name])
     if attributes:
         flat["attributes"] = attributes
     schemas.check(LEAD_SCHEMA, flat, rename=origins)

@@ -46,7 +46,9 @@ def prepare(inp: LeadInput, default_region: str, now: datetime) -> Submission:
     region = country if country and len(country) == 2 else default_region
     phone, phone_error = n.normalise_phone(fields.get("phone"), region)
     attributes = {k: v for k, v in inp.attributes.items() if v not in (None, "")}
-    errors.extend(FieldError(f"attributes.{k}", "is a number out of range") for k, v in attributes.items() if not _storable(v))
+    errors.extend(
+        FieldError(f"attributes.{k}", "is a number out of range") for k, v in attributes.items() if not _storable(v)
+    )
     if phone_error:
         if email:
             # The person is reachable by email: keep the lead and the phone as typed, flagged for review.

@@ -19,6 +19,7 @@ Secret `webhooks/linkedin` (`client_secret`, `access_token`). API base `LEADFLOW
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from typing import Any
@@ -36,7 +37,8 @@ NAME = "linkedin"
 SCHEMA = "linkedin.v1.json"
 LEAD_SCHEMA = "lead_input.v1.json"
 SECRET = "webhooks/linkedin"
-API_VERSION = "202510"  # LinkedIn-Version (YYYYMM) of the versioned Marketing APIs
+# LinkedIn-Version (YYYYMM) of the versioned Marketing APIs; LinkedIn sunsets a version after about a year.
+API_VERSION = os.environ.get("LEADFLOW_LINKEDIN_VERSION", "202609")
 CHALLENGE = re.compile(r"[\x21-\x7e]{1,200}")  # LinkedIn sends a type-4 UUID (36 characters)
 
 # Predefined questions of a LinkedIn lead gen form (leadForms `content.questions[].predefinedField`).

@@ -40,3 +40,46 @@ def test_typeform_then_html_form_is_one_lead_first_touch_typeform_last_touch_for
     assert attribution["last_touch"]["utm_campaign"] == "december-digest"
     # And what Typeform said is kept
     assert (lead["first_name"], lead["job_title"]) == ("Lin", "Head of Growth")
+
+
+def test_typeform_then_meta_then_html_form_is_one_lead(api, monkeypatch):
+    # Given a Graph API holding Lin's Meta lead, and the fetch queue of the template
+    from tests.integration.test_provider_meta import META, graph_lead, leadgen_delivery, meta_headers
+    from tests.support.fake_graph import FakeGraph
+    from tests.support.fetch import fetch_queues
+
+    graph = FakeGraph(access_token=META["access_token"])
+    monkeypatch.setenv("LEADFLOW_META_GRAPH_URL", graph.url)
+    fetch = fetch_queues(monkeypatch)
+    try:
+        # When Lin answers Typeform first
+        body = encode(typeform_delivery())
+        lead_id = api.request("POST", "/v1/webhooks/typeform", body, typeform_headers(body)).json["leads"][0]["lead_id"]
+        # Then a Meta lead ad (same email, other case), fetched through the queue
+        graph.add_lead("900000000000077", graph_lead("Lin.Chen@Orbit-Analytics.io"))
+        meta_body = leadgen_delivery("900000000000077")
+        assert api.request("POST", "/v1/webhooks/meta", meta_body, meta_headers(meta_body)).status == 200
+        fetch.drain()
+        # And finally the website's plain HTML form with a campaign
+        reply = api.post_form(
+            "website",
+            {
+                "email": EMAIL,
+                "utm_source": "newsletter",
+                "utm_campaign": "december-digest",
+                "_redirect": "https://www.example.com/thanks",
+            },
+            as_json=False,
+        )
+        assert reply.status == 303
+    finally:
+        graph.stop()
+    # Then it is one lead with three touches: first touch Typeform, last touch the form
+    lead = api.get_lead_by_email(EMAIL).json
+    assert lead["lead_id"] == lead_id
+    assert lead["touches"]["count"] == 3
+    assert lead["attribution"]["first_touch"]["source"] == "typeform"
+    assert lead["attribution"]["last_touch"]["source"] == "form:website"
+    assert lead["attribution"]["last_touch"]["utm_campaign"] == "december-digest"
+    # And Meta's answers filled what was empty (its ad ids are kept)
+    assert lead["attributes"]["meta_campaign_id"] == "500000000000005"

@@ -26,9 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadflow.sources import CALLBACK_PLATFORMS, WEBHOOK_PROVIDERS
 from leadflow_local.apigw import LambdaContext, build_event, load_function
 from leadflow_local.template import http_routes, load_template
 from tests.support.api import Reply
+from tests.support.providers import tally_headers, typeform_headers, webflow_headers
 from tests.support.signing import dev_secret, standard_webhook_headers
 
 BODY_LIMIT = 256 * 1024
@@ -38,13 +40,31 @@ ROUTES = sorted({(method, path) for method, path, *_ in http_routes(load_templat
 
 # Real values for path parameters (the rest is junk), so the examples reach past the 404 of routing.
 REAL_PATH_VALUES = {
-    "form_id": ["website"],
-    "provider": ["generic"],
+    "form_id": ["website", "hubspot-forms"],
+    "provider": sorted(WEBHOOK_PROVIDERS),
+    "platform": sorted(CALLBACK_PLATFORMS),
     "lead_id": [],  # filled with the id of a lead created before the examples run
 }
 # Hypothesis examples per route: the capture routes carry the deep code paths.
-EXAMPLES = {("POST", "/v1/webhooks/{provider}"): 150, ("POST", "/v1/forms/{form_id}"): 150}
+EXAMPLES = {("POST", "/v1/webhooks/{provider}"): 300, ("POST", "/v1/forms/{form_id}"): 150}
 DEFAULT_EXAMPLES = 60
+
+
+def provider_signatures(body: bytes, now: int) -> dict[str, str]:
+    def mac(key: str, message: bytes) -> bytes:
+        return hmac.new(key.encode(), message, hashlib.sha256).digest()
+
+    meta, linkedin, tiktok = dev_secret("webhooks/meta"), dev_secret("webhooks/linkedin"), dev_secret("webhooks/tiktok")
+    tiktok_secret = tiktok["client_secret"] if isinstance(tiktok, dict) else tiktok
+    signed = {
+        **typeform_headers(body),
+        **tally_headers(body),
+        **webflow_headers(body),
+        "x-hub-signature-256": "sha256=" + mac(meta["app_secret"], body).hex(),
+        "x-li-signature": mac(linkedin["client_secret"], b"hmacsha256=" + body).hex(),
+        "tiktok-signature": f"t={now},s=" + mac(tiktok_secret, f"{now}.".encode() + body).hex(),
+    }
+    return {name: value for name, value in signed.items() if name != "content-type"}
 
 
 # ------------------------------------------------------------------------------------------ checking
@@ -88,18 +108,14 @@ def send(method: str, route: str, params: dict[str, str], query: str, headers: d
     for name, value in params.items():
         path = path.replace("{" + name + "}", value)
     url = path + ("?" + query if query else "")
-    event = build_event(
-        method, url, route_key=f"{method} {route}", path_parameters=params, headers=headers, body=body
-    )
+    event = build_event(method, url, route_key=f"{method} {route}", path_parameters=params, headers=headers, body=body)
     return invoke(method, route, event)
 
 
 # ---------------------------------------------------------------------------------------- strategies
 def _sign(body: bytes, msg_id: str, timestamp: int, secret: str) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    return base64.b64encode(
-        hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    ).decode()
+    return base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
 
 
 percent = st.integers(0, 99)
@@ -118,9 +134,7 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
     max_leaves=12,
 )
 
@@ -254,9 +268,7 @@ def lead_shaped(draw) -> dict:
 def big_body(draw) -> bytes:
     """Bodies at and beyond the 256 KiB cap, plain or as JSON padding around a lead."""
     size = draw(
-        st.sampled_from(
-            [BODY_LIMIT - 300, BODY_LIMIT - 1, BODY_LIMIT, BODY_LIMIT + 1, 300 * 1024, 4 * BODY_LIMIT + 8]
-        )
+        st.sampled_from([BODY_LIMIT - 300, BODY_LIMIT - 1, BODY_LIMIT, BODY_LIMIT + 1, 300 * 1024, 4 * BODY_LIMIT + 8])
     )
     filler = draw(st.sampled_from(["x", "é", "\u2603"]))
     if draw(st.booleans()):
@@ -284,9 +296,7 @@ def bodies(draw, usual: list[str]) -> bytes:
         return json.dumps(draw(lead_shaped())).encode()
     if kind == "envelope":
         envelope = {
-            "type": draw(
-                st.sampled_from(["lead.submitted", "lead.submitted", "lead.deleted", ""]) | json_scalars
-            ),
+            "type": draw(st.sampled_from(["lead.submitted", "lead.submitted", "lead.deleted", ""]) | json_scalars),
             "timestamp": draw(st.sampled_from(["2026-11-22T10:00:00Z", 1700000000]) | json_scalars),
             "data": draw(lead_shaped() | json_values),
         }
@@ -344,16 +354,12 @@ def header_sets(draw, body: bytes, usual_types: list[str]) -> dict[str, str]:
         headers["origin"] = origin
     if draw(st.booleans()):
         headers["cookie"] = draw(
-            st.sampled_from(["_fbc=fb.1.1.AbC; _fbp=fb.1.2.3", "_gcl_aw=GCL.1.CjAbC", "=; ;="])
-            | printable_text
+            st.sampled_from(["_fbc=fb.1.1.AbC; _fbp=fb.1.2.3", "_gcl_aw=GCL.1.CjAbC", "=; ;="]) | printable_text
         )
-    signing = (
-        "valid" if draw(percent) < 60 else draw(st.sampled_from(["none", "junk", "stale", "wrong-secret"]))
-    )
+    signing = "valid" if draw(percent) < 60 else draw(st.sampled_from(["none", "junk", "stale", "wrong-secret"]))
     if signing != "none":
         msg_id = draw(
-            st.sampled_from(["msg_1", "msg_1", "msg_2"])
-            | st.text(string.printable.strip(), min_size=1, max_size=40)
+            st.sampled_from(["msg_1", "msg_1", "msg_2"]) | st.text(string.printable.strip(), min_size=1, max_size=40)
         )
         now = int(time.time())
         timestamp = now - 3600 if signing == "stale" else now
@@ -367,6 +373,9 @@ def header_sets(draw, body: bytes, usual_types: list[str]) -> dict[str, str]:
                 "webhook-signature": f"v1,{_sign(body, msg_id, timestamp, secret)}",
             }
         )
+        if signing == "valid":
+            # the same body validly signed for every provider's own scheme, so each reaches its parser
+            headers.update(provider_signatures(body, now))
         if signing == "junk":
             for name in draw(
                 st.lists(
@@ -413,9 +422,9 @@ def path_values(draw, name: str, real: dict[str, list[str]]) -> str:
     )
 
 
-real_queries = st.sampled_from(
-    ["ada@example.io", " ADA@Example.IO ", "grace@navy-labs.io", "nobody@example.io"]
-).map(lambda e: urlencode({"email": e}))
+real_queries = st.sampled_from(["ada@example.io", " ADA@Example.IO ", "grace@navy-labs.io", "nobody@example.io"]).map(
+    lambda e: urlencode({"email": e})
+)
 queries = st.one_of(
     st.just(""),
     st.dictionaries(
@@ -423,9 +432,7 @@ queries = st.one_of(
         st.sampled_from(["ada@example.io", " ADA@Example.IO ", "", "a@b", "%00"]) | junk_text,
         max_size=2,
     ).map(urlencode),
-    st.lists(st.sampled_from(["email=a@b.io", "email=", "email", "email=%ZZ", "=", "&"]), max_size=3).map(
-        "&".join
-    ),
+    st.lists(st.sampled_from(["email=a@b.io", "email=", "email", "email=%ZZ", "=", "&"]), max_size=3).map("&".join),
     st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="#"), max_size=60),
 )
 
@@ -484,9 +491,7 @@ def test_every_route_of_the_template_is_covered():
     assert ("POST", "/v1/forms/{form_id}") in ROUTES
     assert ("OPTIONS", "/v1/forms/{form_id}") in ROUTES
     assert ("GET", "/health") in ROUTES
-    assert {("GET", "/v1/leads/{lead_id}"), ("GET", "/v1/leads"), ("DELETE", "/v1/leads/{lead_id}")} <= set(
-        ROUTES
-    )
+    assert {("GET", "/v1/leads/{lead_id}"), ("GET", "/v1/leads"), ("DELETE", "/v1/leads/{lead_id}")} <= set(ROUTES)
 
 
 # ------------------------------------------------------------------------------- deterministic cases
@@ -548,9 +553,7 @@ def test_nasty_bodies_are_refused_or_accepted_never_5xx(api):
 def test_bodies_that_are_not_a_json_object_are_400_malformed(api):
     for body in (b"null", b"[]", b'"str"', b"", _nested(10_000), b"\xff\xfe"):
         # Given a correctly signed delivery whose body is not a JSON object
-        reply = send(
-            "POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(body), body
-        )
+        reply = send("POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(body), body)
         # Then the sender is told the body is malformed
         assert (reply.status, reply.json["title"]) == (400, "Malformed body"), body[:20]
 
@@ -580,9 +583,7 @@ def test_base64_flagged_body_that_is_not_base64_is_a_client_error(api):
             ("/v1/forms/{form_id}", {"form_id": "website"}),
         ):
             # Given API Gateway flags the body as base64 but it does not decode
-            event = _raw_event(
-                route, params, raw, base64_flag=True, headers={"content-type": "application/json"}
-            )
+            event = _raw_event(route, params, raw, base64_flag=True, headers={"content-type": "application/json"})
             # When it reaches the function
             reply = invoke("POST", route, event)
             # Then it is refused as a client error, never a crash
@@ -616,9 +617,7 @@ def test_body_one_byte_over_256_kib_is_413_and_at_the_limit_is_read(api):
         signed_webhook(at_limit, "m_at"),
         at_limit,
     )
-    too_big = send(
-        "POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(over, "m_over"), over
-    )
+    too_big = send("POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(over, "m_over"), over)
     # Then the first is captured and the second is 413
     assert ok.status == 200, ok.body[:300]
     assert too_big.status == 413
@@ -637,11 +636,7 @@ def big_body_of(size: int) -> bytes:
 def test_unrepresentable_numbers_in_attributes_are_refused_not_503(api):
     for number in (b"NaN", b"Infinity", b"-Infinity", b"1e300", b"1e-300"):
         # Given a signed delivery whose attribute is a number DynamoDB cannot store
-        body = (
-            b'{"type":"lead.submitted","data":{"email":"num@example.io","attributes":{"score":'
-            + number
-            + b"}}}"
-        )
+        body = b'{"type":"lead.submitted","data":{"email":"num@example.io","attributes":{"score":' + number + b"}}}"
         # When it is delivered
         reply = send(
             "POST",
@@ -658,9 +653,7 @@ def test_unrepresentable_numbers_in_attributes_are_refused_not_503(api):
 def test_overlong_webhook_id_is_refused_not_503(api):
     # Given a correctly signed delivery whose webhook-id is 3000 characters long
     body = b'{"type":"lead.submitted","data":{"email":"longid@example.io"}}'
-    reply = send(
-        "POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(body, "m" * 3000), body
-    )
+    reply = send("POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(body, "m" * 3000), body)
     # Then it is a client error, not "temporarily unavailable"
     assert reply.status < 500, reply.body
 
@@ -690,9 +683,7 @@ def test_merging_two_large_submissions_is_never_503(api):
 @pytest.mark.parametrize("case", ["redirect", "origin"])
 def test_response_headers_never_carry_line_breaks_from_the_request(api, case):
     if case == "redirect":
-        body = urlencode(
-            {"email": "crlf@example.io", "_redirect": "https://www.example.com/\r\nSet-Cookie: s=1"}
-        )
+        body = urlencode({"email": "crlf@example.io", "_redirect": "https://www.example.com/\r\nSet-Cookie: s=1"})
         headers = {"content-type": "application/x-www-form-urlencoded"}
     else:
         body = json.dumps({"email": "crlf@example.io"})

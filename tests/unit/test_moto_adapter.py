@@ -83,3 +83,129 @@ def test_two_actions_on_one_item_are_rejected(table):
         table.transact_write_items(TransactItems=[_put("a"), _put("a", new_only=False)])
     assert raised.value.response["Error"]["Code"] == "ValidationException"
     assert "Item" not in table.get_item(TableName="t", Key={"pk": {"S": "a"}})
+
+
+# --- 3. Step Functions: Lambda tasks in process, scaled waits, unnamed executions ----------------------
+
+
+def _params(function) -> list[str]:
+    import inspect
+
+    return list(inspect.signature(getattr(function, "__wrapped__", function)).parameters)
+
+
+def test_moto_still_has_the_step_functions_code_the_adapter_replaces():
+    # Every import path, name and signature install_stepfunctions() relies on; a moto upgrade that moves or
+    # reshapes one of them must fail here, not silently run Lambda tasks through Docker or sleep for real.
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+        StateTaskServiceLambda,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
+        seconds,
+        seconds_path,
+        timestamp,
+        wait_function,
+    )
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import get_backend
+
+    assert "stepfunctions" in default_user_config and "execute_state_machine" in default_user_config["stepfunctions"]
+    assert "execute_state_machine" in get_backend.__code__.co_consts  # the server's config switch
+    # Both Lambda task shapes go through execute_lambda_function_integration → _invoke_lambda_function.
+    assert _params(lambda_eval_utils._invoke_lambda_function) == ["parameters", "region", "state_credentials"]
+    assert "_invoke_lambda_function" in lambda_eval_utils.execute_lambda_function_integration.__code__.co_names
+    assert "execute_lambda_function_integration" in StateTaskLambda._eval_execution.__code__.co_names
+    assert "execute_lambda_function_integration" in StateTaskServiceLambda._eval_service_task.__code__.co_names
+    assert "FunctionError" in lambda_eval_utils.execute_lambda_function_integration.__code__.co_consts
+    # Every wait function waits through WaitFunction._wait_interval(env, wait_seconds), none on its own.
+    base = wait_function.WaitFunction
+    assert _params(base._wait_interval) == ["self", "env", "wait_seconds"]
+    assert "_wait_interval" in base._eval_body.__code__.co_names
+    for kind in (seconds.Seconds, seconds.SecondsJSONata, seconds_path.SecondsPath, timestamp.Timestamp):
+        assert kind._wait_interval is base._wait_interval and kind._eval_body is base._eval_body, kind
+    assert timestamp.TimestampPath._get_wait_seconds is timestamp.Timestamp._get_wait_seconds
+    assert "is_running" in dir(Environment) and "program_state_event" in Environment.__init__.__code__.co_names
+    assert _params(StepFunctionsParserBackend.start_execution)[:3] == ["self", "state_machine_arn", "name"]
+
+    moto_server.install_stepfunctions()
+    for patched in (
+        lambda_eval_utils._invoke_lambda_function,
+        base._wait_interval,
+        timestamp.Timestamp._get_wait_seconds,
+        StepFunctionsParserBackend.start_execution,
+    ):
+        assert hasattr(patched, "__wrapped__"), patched
+
+
+def test_moto_still_measures_timestamp_waits_from_the_naive_local_clock():
+    # The adapter adds (local - UTC) to moto's answer; if moto measures from UTC itself, drop the correction.
+    import inspect
+
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+
+    moto_server.install_stepfunctions()
+    assert "datetime.datetime.now()" in inspect.getsource(Timestamp._get_wait_seconds.__wrapped__)
+
+
+_ARN = "arn:aws:lambda:us-east-1:123456789012:function:probe"
+_MACHINE = {
+    "StartAt": "Plain",
+    "States": {
+        "Plain": {"Type": "Task", "Resource": _ARN, "ResultPath": "$.plain", "Next": "Seconds"},
+        "Seconds": {"Type": "Wait", "Seconds": 86400, "Next": "SecondsPath"},
+        "SecondsPath": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "TimestampPath"},
+        "TimestampPath": {"Type": "Wait", "TimestampPath": "$.at", "Next": "Integration"},
+        "Integration": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "probe", "Payload.$": "$"},
+            "OutputPath": "$.Payload",
+            "End": True,
+        },
+    },
+}
+
+
+def test_lambda_tasks_call_the_invoker_and_waits_are_scaled():
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    calls = []
+
+    def invoke(function, event):
+        calls.append((function, event))
+        if event.get("fail"):
+            raise KeyError("missing")
+        return {"n": len(calls)}
+
+    # Three waits of a journey day each at 40 days per second: ~0.075 s in all, not three days.
+    moto_server.install_stepfunctions(40 * 86400, invoke)
+    at = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="adapter", definition=json.dumps(_MACHINE), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        results = []
+        for payload in ({"wait": 86400, "at": at}, {"wait": 0, "at": at, "fail": True}):
+            started = time.monotonic()
+            execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))  # unnamed, twice
+            while (described := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+                assert time.monotonic() - started < 5, "a Wait slept in real time"
+                time.sleep(0.01)
+            results.append((described, time.monotonic() - started))
+        moto_server.install_stepfunctions(moto_server.DEFAULT_TIME_SCALE)
+
+    (ok, ok_elapsed), (failed, _) = results
+    assert ok["status"] == "SUCCEEDED", ok.get("cause")
+    assert json.loads(ok["output"]) == {"n": 2}
+    assert 0.06 <= ok_elapsed < 1.0
+    assert calls[0] == (_ARN, {"wait": 86400, "at": at})
+    assert calls[1] == ("probe", {"wait": 86400, "at": at, "plain": {"n": 1}})
+    assert failed["status"] == "FAILED" and failed["error"] == "KeyError"
+    assert json.loads(failed["cause"])["errorMessage"] == "'missing'"

@@ -11,6 +11,17 @@ changes what the two adaptations below rely on:
    included) before applying it, which makes each transaction O(table size): a local stack slows down as
    leads accumulate. `install()` swaps in an equivalent that checks every condition first and writes only
    when all pass (DynamoDB's all-or-nothing), falling back to moto's own code for Update actions.
+3. Step Functions journeys (section at the end, `install_stepfunctions`). moto runs Amazon States Language
+   in its executing backend (config `{"stepfunctions": {"execute_state_machine": True}}`: `mock_aws(config=...)`
+   in process, `enable_stepfunctions_execution(endpoint)` for the server), but invokes Lambda tasks through
+   its own Lambda service, which needs Docker, and really sleeps through Wait states. Both Lambda task
+   shapes (`arn:aws:states:::lambda:invoke` and a plain function ARN) reach one function,
+   `lambda_eval_utils._invoke_lambda_function`; it is replaced by a call to an in-process invoker. Waits
+   (Seconds, SecondsPath, Timestamp, TimestampPath) go through `WaitFunction._wait_interval`, replaced by a
+   sleep of `seconds / time_scale` real seconds; `Timestamp._get_wait_seconds` is corrected to measure
+   from UTC (moto subtracts the naive local clock from a UTC timestamp), and
+   `StepFunctionsParserBackend.start_execution` names an unnamed execution with a UUID as AWS does (moto's
+   executing backend would name it "None", so a second unnamed execution fails with ExecutionAlreadyExists).
 """
 
 from __future__ import annotations
@@ -140,3 +151,130 @@ class EmbeddedAws:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ------------------------------------------------------------------------------------------------------
+# 3. Step Functions: Lambda tasks call the real handlers in process, Wait states are scaled
+# ------------------------------------------------------------------------------------------------------
+
+# invoke(function name or ARN, event) -> the handler's return value; raising means an unhandled error.
+LambdaInvoker = Callable[[str, Any], Any]
+
+DEFAULT_TIME_SCALE = 86400.0  # one day of journey time per real second
+_sfn: dict[str, Any] = {"installed": False, "time_scale": DEFAULT_TIME_SCALE, "invoke": None}
+
+
+def install_stepfunctions(time_scale: float = DEFAULT_TIME_SCALE, invoke: LambdaInvoker | None = None) -> None:
+    """Route moto's Lambda tasks to `invoke` and scale its Wait states by `time_scale` (journey s per real s).
+
+    Patches once; later calls only change the time scale and the invoker (process-wide, like moto's backends).
+    """
+    if time_scale <= 0:
+        raise ValueError(f"time_scale must be positive, not {time_scale!r}")
+    _sfn["time_scale"] = float(time_scale)
+    if invoke is not None:
+        _sfn["invoke"] = invoke
+    if _sfn["installed"]:
+        return
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_invoke = lambda_eval_utils._invoke_lambda_function
+    original_wait = WaitFunction._wait_interval
+    original_timestamp = Timestamp._get_wait_seconds
+    original_start = StepFunctionsParserBackend.start_execution
+
+    def _invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict[str, Any]:
+        return _invoke_in_process(parameters)
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        _scaled_wait(env, wait_seconds)
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        from datetime import UTC, datetime
+
+        local_minus_utc = datetime.now() - datetime.now(UTC).replace(tzinfo=None)
+        return int(original_timestamp(self, env) + round(local_minus_utc.total_seconds()))
+
+    def start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        import uuid
+
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution.__wrapped__ = original_start  # type: ignore[attr-defined]
+    StepFunctionsParserBackend.start_execution = start_execution
+    _invoke_lambda_function.__wrapped__ = original_invoke  # type: ignore[attr-defined]
+    _wait_interval.__wrapped__ = original_wait  # type: ignore[attr-defined]
+    _get_wait_seconds.__wrapped__ = original_timestamp  # type: ignore[attr-defined]
+    lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
+    WaitFunction._wait_interval = _wait_interval
+    Timestamp._get_wait_seconds = _get_wait_seconds
+    _sfn["installed"] = True
+
+
+def _invoke_in_process(parameters: dict[str, Any]) -> dict[str, Any]:
+    """What moto's Lambda client would return for `lambda.invoke(**parameters)`, from the in-process invoker.
+
+    An exception becomes FunctionError "Unhandled" with the Python runtime's error payload, so moto fails
+    the task with `errorType` as the error name and the payload as the cause, as Step Functions does.
+    """
+    import json
+    import traceback
+
+    invoke: LambdaInvoker | None = _sfn["invoke"]
+    function = str(parameters["FunctionName"])
+    if invoke is None:
+        raise RuntimeError("install_stepfunctions(invoke=...) was not given an invoker for Lambda tasks")
+    raw = parameters.get("Payload")
+    if isinstance(raw, (bytes, bytearray)):
+        raw = raw.decode("utf-8")
+    event = json.loads(raw) if isinstance(raw, str) and raw else (raw if raw is not None else {})
+    try:
+        result = invoke(function, event)
+    except Exception as error:  # noqa: BLE001 - a handler's failure is the task's result, as on Lambda
+        return _function_error(type(error).__name__, str(error), traceback.format_tb(error.__traceback__)[-5:])
+    try:
+        payload: Any = json.loads(json.dumps(result))
+    except (TypeError, ValueError) as error:  # the Python runtime cannot serialise the return value
+        return _function_error("Runtime.MarshalError", f"Unable to marshal response: {error}", [])
+    return {"StatusCode": 200, "Payload": payload, "ExecutedVersion": "$LATEST"}
+
+
+def _function_error(error_type: str, message: str, stack: list[str]) -> dict[str, Any]:
+    payload = {"errorMessage": message, "errorType": error_type, "requestId": "", "stackTrace": stack}
+    return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload, "ExecutedVersion": "$LATEST"}
+
+
+def _scaled_wait(env: Any, wait_seconds: float) -> None:
+    """Sleep `wait_seconds / time_scale` real seconds, returning early when the execution stops."""
+    import time
+
+    deadline = time.monotonic() + max(0.0, float(wait_seconds)) / _sfn["time_scale"]
+    remaining = deadline - time.monotonic()
+    while remaining > 0 and env.is_running():
+        env.program_state_event.wait(remaining)  # set on stop/failure of the execution
+        remaining = deadline - time.monotonic()
+
+
+def enable_stepfunctions_execution(endpoint: str) -> None:
+    """Ask a moto server to execute state machines (POST /moto-api/config), as mock_aws(config=...) does.
+
+    Service-integration tasks (e.g. ``arn:aws:states:::dynamodb:putItem``) call back into the server at
+    ``http://localhost:$MOTO_PORT`` (moto's `boto_client_for`), so MOTO_PORT is set to this server's port.
+    """
+    import json
+    import os
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    port = urlsplit(endpoint).port
+    if port is not None:
+        os.environ["MOTO_PORT"] = str(port)
+
+    body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+    request = urllib.request.Request(  # noqa: S310 - the embedded server on loopback
+        endpoint + "/moto-api/config", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310

@@ -83,6 +83,25 @@ class LocalRuntime:
             aws_secret_access_key="local",
         )
         self.queues = create_queues(sqs, load_template())
+        from leadflow_local.journeys import start_journeys
+
+        # Journeys: the template's state machines run in embedded AWS, Lambda tasks call the real handlers,
+        # Wait states last journey seconds / --time-scale (nothing to do while the template has none).
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=self.aws.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        self.state_machines = start_journeys(
+            sfn,
+            load_template(),
+            time_scale=self.time_scale,
+            tables=self.tables,
+            queues=self.queues,
+            endpoint=self.aws.endpoint,
+        )
         from leadflow_local.local_crm import LocalCrm
 
         self.crm = LocalCrm("127.0.0.1", self.crm_port).start()

@@ -51,9 +51,18 @@ lint: install ## ruff
 # commands only.
 AWS_DUMMY := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing SAM_CLI_TELEMETRY=0
 
-validate: tools ## lint template.yaml (SAM transform + cfn-lint)
+# Node tools (asl-validator) are pinned in package.json / package-lock.json; `npm ci` runs only when those change.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# The journeys (statemachines/) and the test-only ASL under tests/, with their ${Substitutions} in place.
+ASL_FILES := $(wildcard statemachines/*.asl.json tests/events/*.asl.json)
+
+validate: tools node_modules/.installed ## lint template.yaml (SAM transform + cfn-lint) and the ASL files
 	$(AWS_DUMMY) $(TBIN)/sam validate --lint --template template.yaml
 	$(AWS_DUMMY) $(TBIN)/cfn-lint template.yaml
+	$(if $(ASL_FILES),npx --no-install asl-validator $(addprefix --json-path ,$(ASL_FILES)))
 
 build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3.12)
 	PATH=$(TBIN):$(BIN):$(dir $(PYTHON)):$$PATH $(AWS_DUMMY) $(TBIN)/sam build --template template.yaml --cached --parallel
@@ -62,4 +71,4 @@ bench: install ## benchmarks (ratios against a floor measured in the same run)
 	$(BIN)/python bench/capture.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis node_modules

@@ -130,6 +130,9 @@ def test_moto_still_has_the_step_functions_code_the_adapter_replaces():
     assert timestamp.TimestampPath._get_wait_seconds is timestamp.Timestamp._get_wait_seconds
     assert "is_running" in dir(Environment) and "program_state_event" in Environment.__init__.__code__.co_names
     assert _params(StepFunctionsParserBackend.start_execution)[:3] == ["self", "state_machine_arn", "name"]
+    from moto.stepfunctions.parser.asl.component import eval_component
+
+    assert eval_component.LOG.name.startswith("moto.stepfunctions.parser.")  # the logger the adapter silences
 
     moto_server.install_stepfunctions()
     for patched in (

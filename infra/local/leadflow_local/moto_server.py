@@ -22,6 +22,7 @@ changes what the two adaptations below rely on:
    from UTC (moto subtracts the naive local clock from a UTC timestamp), and
    `StepFunctionsParserBackend.start_execution` names an unnamed execution with a UUID as AWS does (moto's
    executing backend would name it "None", so a second unnamed execution fails with ExecutionAlreadyExists).
+   moto's ERROR log of each failed state (failure details, possibly lead data) is silenced.
 """
 
 from __future__ import annotations
@@ -176,6 +177,11 @@ def install_stepfunctions(time_scale: float = DEFAULT_TIME_SCALE, invoke: Lambda
         _sfn["invoke"] = invoke
     if _sfn["installed"]:
         return
+    import logging
+
+    # moto logs every failed state at ERROR with its failure details (which may carry lead data): failures
+    # are read through the Step Functions API (describe_execution, get_execution_history) instead.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction

@@ -9,7 +9,8 @@ from leadflow.observability import logger, metrics
 from leadflow.services import leads
 from leadflow.web import problem
 
-app = APIGatewayHttpResolver(strip_prefixes=[f"/{os.environ.get('LEADFLOW_STAGE', 'local')}"])
+# debug=False: with POWERTOOLS_DEV (leadflow up) the resolver would print every raw event, emails included
+app = APIGatewayHttpResolver(strip_prefixes=[f"/{os.environ.get('LEADFLOW_STAGE', 'local')}"], debug=False)
 
 
 @app.get("/v1/leads/<lead_id>")

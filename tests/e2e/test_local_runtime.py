@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from leadflow_local.demo import run_demo
+from leadflow_local.demo import POINTER_PLATFORMS, build_traffic, run_demo
 from leadflow_local.runtime import LocalRuntime
 from tests.support.signing import dev_secret, standard_webhook_headers
 
@@ -19,7 +19,7 @@ from tests.support.signing import dev_secret, standard_webhook_headers
 @pytest.fixture
 def stack():
     saved = dict(os.environ)
-    runtime = LocalRuntime(port=0, crm_port=0, quiet=True).start()
+    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, quiet=True).start()
     try:
         yield runtime
     finally:
@@ -87,17 +87,65 @@ def test_plain_html_form_gets_a_303_over_http(stack):
 
 @pytest.mark.slow
 def test_demo_traffic_ends_with_a_summary_per_source(stack):
+    # Given a running stack with its local platform API
+    # When the demo sends its traffic
     out = io.StringIO()
-    tallies = run_demo(stack.url, out=out)
+    tallies = run_demo(stack.url, out=out, platforms_url=stack.platforms.url)
     text = out.getvalue()
-    assert "demo summary" in text
+    # Then every source is in the summary, with a line of its own, and nothing was answered 5xx
+    sources = {
+        "form:website (fetch)",
+        "form:website (html)",
+        "generic",
+        *("typeform", "tally", "webflow", "hubspot-forms", "google-ads"),
+        *POINTER_PLATFORMS,
+        "callback:baidu",
+        "callback:tencent",
+    }
+    assert set(tallies) == sources
+    summary = text[text.index("demo summary") : text.index("resulting funnel")]
+    for source in sources:
+        assert f"  {source} " in summary
+    assert [r for t in tallies.values() for r in t.rejected if r.startswith("5")] == []
+    # And each source's deliveries are counted as their kind expects
     generic = tallies["generic"]
     assert (generic.new, generic.merged, generic.repeated) == (4, 6, 3)
     assert sum(generic.rejected.values()) == 3
     fetch = tallies["form:website (fetch)"]
     assert fetch.blocked == 1
     assert sorted(fetch.rejected) == ["403 Forbidden", "422 Validation failed"]
-    # every person of the demo is one lead: the merged ones answer with their original lead
-    time.sleep(0.1)
-    status, _, raw = _call("GET", stack.url + "/v1/leads?email=grace%40cobol-systems.com")
-    assert status == 200 and json.loads(raw)["touches"]["count"] >= 1
+    for tool in ("typeform", "tally", "webflow", "hubspot-forms", "google-ads"):
+        assert (tallies[tool].new + tallies[tool].merged, tallies[tool].repeated) == (1, 1), tool
+        assert sum(tallies[tool].rejected.values()) == 1, tool
+    assert tallies["linkedin"].notes == {"handshake": 1, "DELETED acknowledged": 1}
+    assert tallies["callback:baidu"].notes == {"click recorded": 1}
+    assert tallies["callback:tencent"].notes == {"click recorded": 1}
+    # And the pointer providers' leads were fetched by the runtime's fetch-queue poller and became leads
+    fetched = {(s.source, e) for s in build_traffic(stack.url) for e in s.fetched_emails}
+    assert {source for source, _ in fetched} == set(POINTER_PLATFORMS)
+    deadline = time.monotonic() + 30
+    for source, email in sorted(fetched):
+        while True:
+            status, _, raw = _call("GET", stack.url + "/v1/leads?email=" + email.replace("@", "%40"))
+            lead = json.loads(raw) if status == 200 else {}
+            if any(name.startswith(f"{source}_") for name in lead.get("attributes") or {}):
+                break
+            assert time.monotonic() < deadline, f"the {source} lead was not fetched"
+            time.sleep(0.2)
+    assert [(s, t.new, t.merged) for s, t in sorted(tallies.items()) if s in POINTER_PLATFORMS] == [
+        ("linkedin", 0, 1),
+        ("meta", 1, 1),
+        ("tiktok", 1, 0),
+    ]
+    # And the lead that came with the Baidu click carries the ad click
+    (callback_lead,) = [
+        json.loads(s.body)["email"]
+        for s in build_traffic(stack.url)
+        if s.source == "form:website (fetch)" and json.loads(s.body).get("email", "").startswith("lin.")
+    ]
+    status, _, raw = _call("GET", stack.url + "/v1/leads?email=" + callback_lead.replace("@", "%40"))
+    assert status == 200
+    assert json.loads(raw)["attribution"]["first_touch"]["ad_click"]["platform"] == "baidu"
+    # And the funnel of the demo's own leads is printed, with no email in the whole output
+    assert "resulting funnel: " in text and "first touch" in text
+    assert "@" not in text

@@ -1,9 +1,17 @@
-"""`leadflow demo`: realistic mixed traffic against a running stack, then a summary per source.
+"""`leadflow demo`: realistic mixed traffic against a running stack, then a summary per source and the funnel.
 
 Everything is signed with the development secrets of infra/local/secrets.json. The traffic mixes the
-website form (browser fetch and plain HTML), the generic webhook, people who come back through another
-source, provider redeliveries, double submits, a bot filling the honeypot, and deliberately bad requests.
-It grows with each capability that lands.
+website form (browser fetch and plain HTML), the generic webhook, the form tools and lead-form ads
+(Typeform, Tally, Webflow, HubSpot forms, Google Ads: demo_forms_tools), the pointer-style ad platforms
+(Meta, LinkedIn, TikTok: demo_meta, demo_linkedin_tiktok), ad click callbacks and a lead carrying the
+click (demo_callbacks), people who come back through another source, provider redeliveries, double
+submits, a bot filling the honeypot, and deliberately bad requests. It grows with each capability that lands.
+
+Pointer-style platforms only name a lead; the stack fetches it from the platform's API. Before such a
+webhook is sent, the demo registers the lead it names with the local platform API of `leadflow up`
+(leadflow_local.local_platforms, `POST /__leads/<platform>`). Against a stack without one (e.g. on AWS)
+the registration fails, which is reported: those webhooks are still acknowledged, their fetches fail.
+The terminal shows ids, sources, stages and counts only, never a person's email, phone or name.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import sys
 import time
 import urllib.error
@@ -21,7 +30,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 SECRETS = Path(__file__).resolve().parents[1] / "secrets.json"
 
@@ -72,7 +81,11 @@ class Shot:
     path: str
     body: bytes
     headers: dict[str, str]
-    kind: str = "submission"  # submission | redelivery | bot | bad
+    kind: str = "submission"  # submission | redelivery | bot | bad | handshake
+    # pointer-style platforms: (platform, control path, {platform id: API document}) registered with the
+    # local platform API before the shot is sent, and the emails of the leads the stack will fetch
+    registrations: list[tuple[str, str, dict]] = field(default_factory=list)
+    fetched_emails: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +96,16 @@ class Tally:
     repeated: int = 0
     blocked: int = 0
     rejected: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)  # what is neither a lead nor a refusal (handshakes, clicks)
+    queued: int = 0  # pointer leads acknowledged, to be fetched from the platform
+
+
+POINTER_PLATFORMS = ("meta", "linkedin", "tiktok")
+# People seen only through an ad platform's lead form (the others merge into people of PEOPLE).
+AD_PEOPLE = [
+    ("Ida", "Rhodes", "ida@census-compute.com", "+1 202 555 0187", "Census Compute", "Head of Ops", "US"),
+    ("Mary", "Jackson", "mary@langley-aero.com", "+1 757 555 0110", "Langley Aero", "VP Marketing", "US"),
+]
 
 
 def build_traffic(url: str, seed: int = 7) -> list[Shot]:
@@ -217,7 +240,135 @@ def build_traffic(url: str, seed: int = 7) -> list[Shot]:
             "bad",
         )
     )
+    shots.extend(_provider_traffic(url, seed))
     return shots
+
+
+def _provider_traffic(url: str, seed: int) -> list[Shot]:
+    """Each provider module's shots (own random stream each), pointer leads attached for registration."""
+    from leadflow_local import demo_callbacks, demo_forms_tools, demo_linkedin_tiktok, demo_meta
+
+    shots: list[Shot] = []
+    for module in (demo_forms_tools, demo_meta, demo_linkedin_tiktok, demo_callbacks):
+        shots.extend(module.shots(url, random.Random(f"{seed}:{module.__name__}")))
+    people = {"meta": [AD_PEOPLE[0], PEOPLE[1]], "linkedin": [PEOPLE[4]], "tiktok": [AD_PEOPLE[1]]}
+    for shot in shots:
+        if shot.source in POINTER_PLATFORMS and shot.kind == "submission" and shot.method == "POST":
+            _attach_platform_leads(shot, people[shot.source])
+    return shots
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(ts))
+
+
+def _attach_platform_leads(shot: Shot, people: list[tuple]) -> None:
+    """What the platform's API holds for the leads this webhook names (people taken in turn)."""
+    note = json.loads(shot.body)
+    turn = iter(people * 4)
+    if shot.source == "meta":
+        documents = {}
+        for entry in note.get("entry") or []:
+            for change in entry.get("changes") or []:
+                value = change.get("value") or {}
+                first, last, email, phone, company, title, country = next(turn)
+                documents[str(value["leadgen_id"])] = {
+                    "created_time": _iso(value.get("created_time") or time.time()),
+                    "ad_id": value.get("ad_id"),
+                    "adset_id": value.get("adgroup_id"),
+                    "campaign_id": "238475610293845",
+                    "form_id": value.get("form_id"),
+                    "is_organic": False,
+                    "platform": "fb",
+                    "field_data": [
+                        {"name": "email", "values": [email]},
+                        {"name": "full_name", "values": [f"{first} {last}"]},
+                        {"name": "phone_number", "values": [phone]},
+                        {"name": "company_name", "values": [company]},
+                        {"name": "job_title", "values": [title]},
+                        {"name": "country", "values": [country]},
+                        {"name": "when_do_you_plan_to_buy?", "values": ["this_quarter"]},
+                    ],
+                }
+                shot.fetched_emails.append(email)
+        shot.registrations.append(("meta", "/__leads/meta", documents))
+    elif shot.source == "linkedin" and note.get("leadAction") == "CREATED":
+        first, last, email, phone, company, title, country = next(turn)
+        form_urn = note["leadGenForm"]
+        form_id = form_urn.split("leadGenForm:", 1)[1].split(",", 1)[0].rstrip(")")
+        predefined = ["FIRST_NAME", "LAST_NAME", "EMAIL", "PHONE_NUMBER", "COMPANY_NAME", "JOB_TITLE", "COUNTRY"]
+        questions = [{"questionId": 11 + i, "name": f.lower(), "predefinedField": f} for i, f in enumerate(predefined)]
+        questions.append({"questionId": 18, "name": "Team size"})
+        answers = [first, last, email, phone, company, title, country]
+        response_id = note["leadGenFormResponse"].rsplit(":", 1)[-1]
+
+        def text(question_id: int, answer: str) -> dict:
+            return {"questionId": question_id, "answerDetails": {"textQuestionAnswer": {"answer": answer}}}
+
+        response = {
+            "id": response_id,
+            "owner": note.get("owner"),
+            "submitter": "urn:li:person:DemoSubmitter1",
+            "leadType": note.get("leadType", "SPONSORED"),
+            "versionedLeadGenFormUrn": form_urn,
+            "leadMetadata": {"sponsoredLeadMetadata": {"campaign": "urn:li:sponsoredCampaign:3344556"}},
+            "associatedEntity": {"associatedCreative": (note.get("associatedEntity") or {}).get("sponsoredCreative")},
+            "submittedAt": note.get("occurredAt"),
+            "testLead": False,
+            "formResponse": {
+                "answers": [text(11 + i, a) for i, a in enumerate(answers)]
+                + [{"questionId": 18, "answerDetails": {"multipleChoiceAnswer": {"options": ["51-200"]}}}],
+                "consentResponses": [{"consentId": 901, "accepted": True}],
+            },
+        }
+        shot.registrations.append(
+            ("linkedin", "/__forms/linkedin", {form_id: {"id": int(form_id), "content": {"questions": questions}}})
+        )
+        shot.registrations.append(("linkedin", "/__leads/linkedin", {response_id: response}))
+        shot.fetched_emails.append(email)
+    elif shot.source == "tiktok":
+        first, last, email, phone, company, title, _country = next(turn)
+        content = json.loads(note["content"])
+        data = {
+            "lead_data": {
+                "name": f"{first} {last}",
+                "email": email,
+                "phone_number": phone,
+                "company_name": company,
+                "job_title": title,
+                "What is your team size?": "11-50",
+            },
+            "meta_data": {
+                **{k: content[k] for k in ("lead_id", "page_id", "advertiser_id") if k in content},
+                "campaign_id": "1780000000000001",
+                "campaign_name": "Q4 lead gen",
+                "adgroup_id": "1780000000000002",
+                "ad_id": "1780000000000003",
+                "ttclid": "E.C.P.CvDemoClick-" + content["lead_id"][-6:],
+                "create_time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            },
+        }
+        shot.registrations.append(("tiktok", "/__leads/tiktok", {str(content["lead_id"]): data}))
+        shot.fetched_emails.append(email)
+
+
+def _register(platforms_url: str, shot: Shot) -> str | None:
+    """Register the shot's platform leads; the reason it failed, or None."""
+    for _platform, path, documents in shot.registrations:
+        request = urllib.request.Request(  # noqa: S310 - the local platform API's http URL
+            platforms_url.rstrip("/") + path,
+            data=json.dumps(documents).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError as error:
+            return f"HTTP {error.code}"
+        except (OSError, ValueError) as error:
+            return type(error).__name__
+    return None
 
 
 def _send(url: str, shot: Shot) -> tuple[int, Any, str]:
@@ -246,14 +397,36 @@ def _json(raw: bytes) -> Any:
         return None
 
 
-def run_demo(url: str, out: IO[str] = sys.stdout, seed: int = 7) -> dict[str, Tally]:
-    shots = build_traffic(url.rstrip("/"), seed)
+def run_demo(
+    url: str,
+    out: IO[str] = sys.stdout,
+    seed: int = 7,
+    platforms_url: str | None = "http://127.0.0.1:3002",
+    fetch_wait: float = 30.0,
+) -> dict[str, Tally]:
+    """Send the traffic, wait (at most `fetch_wait` s) for pointer leads to be fetched, print summary and funnel."""
+    url = url.rstrip("/")
+    shots = build_traffic(url, seed)
     tallies: dict[str, Tally] = defaultdict(Tally)
+    awaited: list[tuple[str, str]] = []  # (source, email) of the leads the stack fetches from a platform
+    platforms_down: str | None = None if platforms_url else "no platform API URL"
     tty = out.isatty()
     print(f"demo: sending {len(shots)} requests to {url}", file=out, flush=True)
     for i, shot in enumerate(shots, 1):
-        status, doc, title = _send(url.rstrip("/"), shot)
         tally = tallies[shot.source]
+        if shot.registrations:
+            if platforms_down is None:
+                platforms_down = _register(platforms_url or "", shot)
+                if platforms_down:
+                    print(
+                        f"\ndemo: the local platform API at {platforms_url} is not reachable ({platforms_down}): "
+                        "Meta/LinkedIn/TikTok webhooks are still sent, their leads cannot be fetched",
+                        file=out,
+                        flush=True,
+                    )
+            if platforms_down:
+                tally.notes["lead not registered with a platform API"] += len(shot.fetched_emails)
+        status, doc, title = _send(url, shot)
         tally.received += 1
         answers = []
         if isinstance(doc, dict):
@@ -264,8 +437,19 @@ def run_demo(url: str, out: IO[str] = sys.stdout, seed: int = 7) -> dict[str, Ta
             tally.blocked += 1
         elif shot.kind == "redelivery":
             tally.repeated += 1
+        elif shot.kind == "handshake":
+            tally.notes["handshake"] += 1
+        elif shot.path.startswith("/v1/callbacks/"):
+            tally.notes["click recorded"] += 1
         elif status == 303:
             tally.new += 1  # the HTML form does not tell; the activity lines show what happened
+        elif shot.source in POINTER_PLATFORMS:
+            queued = doc.get("received", 0) if isinstance(doc, dict) else 0
+            tally.queued += queued
+            if not queued:
+                tally.notes["DELETED acknowledged" if b'"DELETED"' in shot.body else "nothing to fetch"] += 1
+            if not platforms_down:
+                awaited.extend((shot.source, email) for email in shot.fetched_emails)
         else:
             for answer in answers:
                 if answer.get("status") == "created":
@@ -279,17 +463,104 @@ def run_demo(url: str, out: IO[str] = sys.stdout, seed: int = 7) -> dict[str, Ta
             time.sleep(0.01)  # let the activity lines interleave readably
     if tty:
         print(file=out)
+    _await_fetches(url, awaited, tallies, fetch_wait, out)
     print(summary(tallies), file=out, flush=True)
+    print(funnel(url, _demo_emails(shots)), file=out, flush=True)
     return dict(tallies)
+
+
+def _lookup(url: str, email: str) -> tuple[int, Any]:
+    status, doc, _ = _send(url, Shot("lookup", "GET", "/v1/leads?email=" + quote(email, safe=""), b"", {}))
+    return status, doc
+
+
+def _await_fetches(
+    url: str, awaited: list[tuple[str, str]], tallies: dict[str, Tally], wait: float, out: IO[str]
+) -> None:
+    """Pointer leads become leads once the fetch function has read them: poll for each, up to `wait` s."""
+    if not awaited:
+        return
+    print(f"demo: waiting up to {wait:.0f} s for {len(awaited)} ad-platform leads to be fetched", file=out, flush=True)
+    deadline = time.monotonic() + wait
+    pending = list(awaited)
+    while pending:
+        still = []
+        for source, email in pending:
+            status, lead = _lookup(url, email)
+            attributes = (lead or {}).get("attributes") or {} if status == 200 and isinstance(lead, dict) else {}
+            if any(str(name).startswith(f"{source}_") for name in attributes):  # the fetched answers are in
+                first = ((lead.get("attribution") or {}).get("first_touch") or {}).get("source")
+                if first == source:
+                    tallies[source].new += 1
+                else:
+                    tallies[source].merged += 1
+            else:
+                still.append((source, email))
+        pending = still
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for source, _email in pending:
+        tallies[source].notes["not fetched (see leadflow dlq list)"] += 1
+
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def _demo_emails(shots: list[Shot]) -> list[str]:
+    """Every email the demo submitted as a lead (bots and deliberately bad requests left out)."""
+    found: dict[str, None] = {}
+    for shot in shots:
+        if shot.kind in ("bad", "bot"):
+            continue
+        text = unquote_plus(shot.body.decode("utf-8", "replace")) + " ".join(shot.fetched_emails)
+        for email in EMAIL.findall(text):
+            found.setdefault(email.lower())
+    return list(found)
+
+
+STAGES = ["subscriber", "lead", "mql", "sql", "opportunity", "customer", "recycled", "disqualified"]
+
+
+def funnel(url: str, emails: list[str]) -> str:
+    """The demo's own leads per lifecycle stage and first-touch source (read with GET /v1/leads?email=)."""
+    leads: dict[str, dict] = {}
+    refused: Counter = Counter()
+    for email in emails:
+        status, lead = _lookup(url, email)
+        if status == 200 and isinstance(lead, dict) and lead.get("lead_id"):
+            leads[lead["lead_id"]] = lead
+        elif status != 404:
+            refused[status] += 1
+    lines = ["", f"resulting funnel: {len(leads)} leads from this demo (GET /v1/leads?email= for each person)"]
+    if refused:
+        lines.append("  lookups refused: " + ", ".join(f"HTTP {s} ×{n}" for s, n in sorted(refused.items())))
+    if not leads:
+        return "\n".join(lines)
+    by_source: dict[str, Counter] = defaultdict(Counter)
+    for lead in leads.values():
+        source = ((lead.get("attribution") or {}).get("first_touch") or {}).get("source") or "?"
+        by_source[source][lead.get("lifecycle_stage") or "?"] += 1
+    total = sum(by_source.values(), Counter())
+    stages = [s for s in STAGES if total[s]] + sorted(s for s in total if s not in STAGES)
+    width = {s: max(len(s), 5) + 2 for s in stages}
+    lines.append(f"  {'first touch':<22}{'leads':>6}" + "".join(f"{s:>{width[s]}}" for s in stages))
+    for source, counts in sorted(by_source.items()):
+        cells = "".join(f"{counts[s] or '-':>{width[s]}}" for s in stages)
+        lines.append(f"  {source:<22}{sum(counts.values()):>6}{cells}")
+    lines.append(f"  {'all':<22}{len(leads):>6}" + "".join(f"{total[s]:>{width[s]}}" for s in stages))
+    return "\n".join(lines)
 
 
 def summary(tallies: dict[str, Tally]) -> str:
     lines = [
         "",
         "demo summary",
-        f"  {'source':<22}{'received':>9}{'new':>6}{'merged':>8}{'repeat':>8}{'bot':>5}  rejected",
+        f"  {'source':<22}{'sent':>5}{'new':>6}{'merged':>8}{'repeat':>8}{'bot':>5}  refused / notes",
     ]
     for source, t in sorted(tallies.items()):
-        rejected = ", ".join(f"{reason} ×{count}" for reason, count in sorted(t.rejected.items())) or "-"
-        lines.append(f"  {source:<22}{t.received:>9}{t.new:>6}{t.merged:>8}{t.repeated:>8}{t.blocked:>5}  {rejected}")
+        notes = [f"{reason} ×{count}" for reason, count in sorted(t.rejected.items())]
+        notes += [f"{note} ×{count}" for note, count in sorted(t.notes.items())]
+        counts = f"{t.received:>5}{t.new:>6}{t.merged:>8}{t.repeated:>8}{t.blocked:>5}"
+        lines.append(f"  {source:<22}{counts}  {'; '.join(notes) or '-'}")
     return "\n".join(lines)

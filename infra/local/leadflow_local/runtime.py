@@ -20,6 +20,7 @@ class LocalRuntime:
     host: str = "127.0.0.1"
     port: int = 3000
     crm_port: int = 3001
+    platforms_port: int = 3002
     time_scale: float = 86400.0
     aws_port: int = 0
     quiet: bool = False
@@ -41,6 +42,10 @@ class LocalRuntime:
             "LEADFLOW_SECRETS_FILE": str(REPO / "infra" / "local" / "secrets.json"),
             "LEADFLOW_FORMS_FILE": str(REPO / "infra" / "local" / "forms.json"),
             "LEADFLOW_HUBSPOT_API_URL": f"http://127.0.0.1:{self.crm_port}",
+            # Meta/LinkedIn/TikTok leads are read from the local platform API unless one is named already
+            "LEADFLOW_META_GRAPH_URL": self.platforms.url,
+            "LEADFLOW_LINKEDIN_API_URL": self.platforms.url,
+            "LEADFLOW_TIKTOK_API_URL": self.platforms.url,
         }
         for name, value in defaults.items():
             os.environ.setdefault(name, value)
@@ -106,6 +111,10 @@ class LocalRuntime:
 
         self.crm = LocalCrm("127.0.0.1", self.crm_port).start()
         self.crm_port = self.crm.port  # --crm-port 0 picks a free port; the env var below must name it
+        from leadflow_local.local_platforms import LocalPlatforms, dev_tokens
+
+        secrets_file = os.environ.get("LEADFLOW_SECRETS_FILE") or REPO / "infra" / "local" / "secrets.json"
+        self.platforms = LocalPlatforms("127.0.0.1", self.platforms_port, dev_tokens(secrets_file)).start()
         self._environment(self.aws.endpoint)
         from leadflow.config import settings
         from leadflow.store import models
@@ -159,6 +168,9 @@ class LocalRuntime:
                 f"  HTTP API        {self.url}   (routes of template.yaml)",
                 f"  embedded AWS    {self.aws.endpoint}   (tables: {', '.join(self.tables.values())})",
                 f"  local CRM       {self.crm.url}   (HubSpot contacts API; Bearer = crm/hubspot access_token)",
+                f"  ad platforms    {self.platforms.url}   (Meta Graph, LinkedIn, TikTok lead APIs; "
+                "POST /__leads/<platform> registers a lead)",
+                *self._platform_overrides(),
                 f"  dev secrets     {secrets}",
                 f"  try             curl -s {self.url}/health",
                 f"                  curl -s -X POST {self.url}/v1/forms/website -H 'content-type: application/json' "
@@ -166,6 +178,14 @@ class LocalRuntime:
                 "",
             ]
         )
+
+    def _platform_overrides(self) -> list[str]:
+        names = ("LEADFLOW_META_GRAPH_URL", "LEADFLOW_LINKEDIN_API_URL", "LEADFLOW_TIKTOK_API_URL")
+        return [
+            f"                  {name}={os.environ[name]} (from your environment)"
+            for name in names
+            if os.environ.get(name, self.platforms.url) != self.platforms.url
+        ]
 
     def stop(self) -> None:
         if self.printer:
@@ -176,18 +196,25 @@ class LocalRuntime:
             self.fetch_delivery.stop()
         self.api.stop()
         self.crm.stop()
+        self.platforms.stop()
         self.aws.stop()
 
 
 def run(args) -> int:
-    runtime = LocalRuntime(host=args.host, port=args.port, crm_port=args.crm_port, time_scale=args.time_scale).start()
+    runtime = LocalRuntime(
+        host=args.host,
+        port=args.port,
+        crm_port=args.crm_port,
+        platforms_port=getattr(args, "platforms_port", 3002),
+        time_scale=args.time_scale,
+    ).start()
     print(runtime.banner(), flush=True)
     stop = threading.Event()
     try:
         if args.demo:
             from leadflow_local.demo import run_demo
 
-            run_demo(runtime.url, out=sys.stdout)
+            run_demo(runtime.url, out=sys.stdout, platforms_url=runtime.platforms.url)
             print("\nThe stack keeps serving: point a form or webhook at it, Ctrl-C to stop.", flush=True)
         stop.wait()
     except KeyboardInterrupt:

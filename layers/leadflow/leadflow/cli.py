@@ -126,11 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=3000)
     up.add_argument("--crm-port", type=int, default=3001)
+    up.add_argument("--platforms-port", type=int, default=3002, help="local Meta/LinkedIn/TikTok lead APIs")
     up.add_argument("--time-scale", type=float, default=86400.0, help="journey seconds per real second")
     up.add_argument("--demo", action="store_true", help="send demo traffic once the stack is up")
 
     demo = commands.add_parser("demo", help="send realistic demo traffic to a running stack")
     demo.add_argument("--url", default=DEFAULT_URL)
+    demo.add_argument(
+        "--platforms-url",
+        default="http://127.0.0.1:3002",
+        help="local platform API where Meta/LinkedIn/TikTok demo leads are registered before their webhooks",
+    )
 
     leads = commands.add_parser("leads", help="operator commands on leads")
     leads_commands = leads.add_subparsers(dest="action", required=True)
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from leadflow_local.demo import run_demo
 
-        run_demo(args.url)
+        run_demo(args.url, platforms_url=args.platforms_url)
         return 0
     base = args.url.rstrip("/")
     if args.action == "get":

@@ -90,6 +90,18 @@ def json_body(request: Request) -> Any:
         raise MalformedBody("The body is not valid JSON.") from exc
 
 
+def json_object(request: Request, schema: str | None = None) -> dict[str, Any]:
+    """The body as a JSON object (400 otherwise), checked against `schema` when given (422 with paths)."""
+    document = json_body(request)
+    if not isinstance(document, dict):
+        raise MalformedBody("The body must be a JSON object.")
+    if schema:
+        from leadflow import schemas
+
+        schemas.check(schema, document)
+    return document
+
+
 def _reject_constant(name: str) -> Any:
     """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
     raise ValueError(f"{name} is not valid JSON")

@@ -22,13 +22,12 @@ from leadflow.errors import (
     ConfigurationError,
     FieldError,
     Forbidden,
-    MalformedBody,
     NotFound,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat
-from leadflow.web import Request, form_body, json_body
+from leadflow.web import Request, form_body, json_object
 
 REDIRECT_FIELD = "_redirect"
 _ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
@@ -150,9 +149,7 @@ def _single(value: Any) -> Any:
 
 def parse(config: FormConfig, request: Request) -> FormSubmission:
     if request.media_type == "application/json":
-        body = json_body(request)
-        if not isinstance(body, dict):
-            raise MalformedBody("The body must be a JSON object.")
+        body = json_object(request)
         html_form = False
     elif request.media_type == "application/x-www-form-urlencoded":
         body = form_body(request)

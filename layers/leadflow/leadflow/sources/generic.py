@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import time
 
-from leadflow import schemas
 from leadflow.config import settings
 from leadflow.domain.model import LeadInput
-from leadflow.errors import MalformedBody
 from leadflow.secrets import secret_list
 from leadflow.sources.base import event_key, lead_input_from_flat, verify_standard_webhook
-from leadflow.web import Request, json_body
+from leadflow.web import Request, json_object
 
 NAME = "generic"
 SCHEMA = "generic_webhook.v1.json"
@@ -28,10 +26,7 @@ def verify(request: Request, now: float | None = None) -> str:
 
 
 def parse(request: Request, webhook_id: str) -> list[LeadInput]:
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     return [
         lead_input_from_flat(
             document["data"],

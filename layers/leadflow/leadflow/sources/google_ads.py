@@ -21,11 +21,11 @@ from typing import Any
 
 from leadflow import schemas
 from leadflow.domain.model import LeadInput
-from leadflow.errors import MalformedBody, SignatureInvalid
+from leadflow.errors import SignatureInvalid
 from leadflow.secrets import secret_field
 from leadflow.sources.base import constant_time_equal, event_key
 from leadflow.sources.mapping import LeadDocument, attribute_name
-from leadflow.web import Request, json_body
+from leadflow.web import Request, json_object
 
 NAME = "google-ads"
 SCHEMA = "google_ads.v1.json"
@@ -48,9 +48,7 @@ CAMPAIGN_IDS = ("form_id", "campaign_id", "adgroup_id", "creative_id", "asset_gr
 
 def verify(request: Request, now: float | None = None) -> dict[str, Any]:
     """The parsed lead when its google_key is the configured one (401 otherwise)."""
-    document = json_body(request)  # 400 for malformed JSON, before the key can be read
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
+    document = json_object(request)  # 400 for malformed JSON, before the key can be read
     offered = document.get("google_key")
     expected = secret_field(SECRET, "google_key")
     if not isinstance(offered, str) or not offered or not constant_time_equal(expected, offered):

@@ -26,11 +26,11 @@ from typing import Any
 
 from leadflow import schemas
 from leadflow.domain.model import LeadInput
-from leadflow.errors import FieldError, Forbidden, MalformedBody, ValidationFailed
+from leadflow.errors import FieldError, Forbidden, ValidationFailed
 from leadflow.sources import forms
 from leadflow.sources.base import fingerprint_key
 from leadflow.sources.mapping import LeadDocument
-from leadflow.web import Request, json_body, response
+from leadflow.web import Request, json_object, response
 
 NAME = "hubspot-forms"
 FORM_ID = "hubspot-forms"
@@ -71,10 +71,7 @@ def _consent(options: dict[str, Any]) -> bool | None:
 
 
 def parse(request: Request, config: forms.FormConfig) -> list[LeadInput]:
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     submitted = document["fields"]
     if config.honeypot and any(
         f.get("name") == config.honeypot and f.get("value") not in (None, "", False) for f in submitted

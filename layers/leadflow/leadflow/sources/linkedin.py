@@ -31,7 +31,7 @@ from leadflow.errors import FieldError, MalformedBody, SignatureInvalid, Validat
 from leadflow.secrets import secret_field
 from leadflow.sources import http
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256, lead_input_from_flat, parse_time
-from leadflow.web import Request, json_body, response
+from leadflow.web import Request, json_object, response
 
 NAME = "linkedin"
 SCHEMA = "linkedin.v1.json"
@@ -81,10 +81,7 @@ def verify(request: Request, now: float | None = None) -> None:
 
 
 def parse_pointers(request: Request, verified: None) -> list[dict]:
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     if document["leadAction"] != "CREATED":
         return []  # DELETED: acknowledged; nothing to fetch or create
     urn = document["leadGenFormResponse"]

@@ -21,13 +21,12 @@ import json
 import re
 from typing import Any
 
-from leadflow import schemas
 from leadflow.domain.model import LeadInput
 from leadflow.errors import Forbidden, MalformedBody, SignatureInvalid
 from leadflow.secrets import secret_field
 from leadflow.sources import http
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256, parse_time
-from leadflow.web import Request, json_body, response
+from leadflow.web import Request, json_object, response
 
 NAME = "meta"
 SCHEMA = "meta.v1.json"
@@ -79,10 +78,7 @@ def verify(request: Request, now: float | None = None) -> bool:
 
 def parse_pointers(request: Request, verified: Any) -> list[dict]:
     """One pointer per leadgen change (other Page fields are ignored); repeated leadgen ids once."""
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     pointers: dict[str, dict] = {}
     for entry in document["entry"]:
         for change in entry.get("changes") or []:

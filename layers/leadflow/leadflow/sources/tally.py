@@ -17,13 +17,12 @@ import base64
 import json
 from typing import Any
 
-from leadflow import schemas
 from leadflow.domain.model import LeadInput
-from leadflow.errors import MalformedBody, SignatureInvalid
+from leadflow.errors import SignatureInvalid
 from leadflow.secrets import secret_list
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256
 from leadflow.sources.mapping import LeadDocument, target_for_label
-from leadflow.web import Request, json_body
+from leadflow.web import Request, json_object
 
 NAME = "tally"
 SCHEMA = "tally.v1.json"
@@ -69,10 +68,7 @@ def _option_texts(field: dict[str, Any], value: Any) -> Any:
 
 
 def parse(request: Request, verified: None) -> list[LeadInput]:
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     data = document["data"]
     lead = LeadDocument()
     for index, field in enumerate(data["fields"]):

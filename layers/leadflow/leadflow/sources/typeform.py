@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadflow import schemas
 from leadflow.domain.model import LeadInput
-from leadflow.errors import MalformedBody, SignatureInvalid
+from leadflow.errors import SignatureInvalid
 from leadflow.secrets import secret_list
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256
 from leadflow.sources.mapping import LeadDocument, target_for_label
-from leadflow.web import Request, json_body
+from leadflow.web import Request, json_object
 
 NAME = "typeform"
 SCHEMA = "typeform.v1.json"
@@ -63,10 +62,7 @@ def _answer_value(answer: dict[str, Any]) -> Any:
 
 
 def parse(request: Request, verified: None) -> list[LeadInput]:
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     response = document["form_response"]
     lead = LeadDocument()
     for index, answer in enumerate(response.get("answers") or []):

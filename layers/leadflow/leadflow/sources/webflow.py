@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import time
 
-from leadflow import schemas
 from leadflow.config import settings
 from leadflow.domain.model import LeadInput
-from leadflow.errors import MalformedBody, SignatureInvalid
+from leadflow.errors import SignatureInvalid
 from leadflow.secrets import secret_list
 from leadflow.sources import provider_config
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256
 from leadflow.sources.mapping import LeadDocument, target_for_label
-from leadflow.web import Request, json_body
+from leadflow.web import Request, json_object
 
 NAME = "webflow"
 SCHEMA = "webflow.v1.json"
@@ -50,10 +49,7 @@ def verify(request: Request, now: float | None = None) -> None:
 
 
 def parse(request: Request, verified: None) -> list[LeadInput]:
-    document = json_body(request)
-    if not isinstance(document, dict):
-        raise MalformedBody("The body must be a JSON object.")
-    schemas.check(SCHEMA, document)
+    document = json_object(request, SCHEMA)
     payload = document["payload"]
     configured: dict[str, str] = provider_config.provider(NAME).get("fields") or {}
     lead = LeadDocument()

@@ -425,7 +425,7 @@ def run_demo(
                         flush=True,
                     )
             if platforms_down:
-                tally.notes["lead not registered with a platform API"] += len(shot.fetched_emails)
+                tally.notes["unregistered (no platform API)"] += len(shot.fetched_emails)
         status, doc, title = _send(url, shot)
         tally.received += 1
         answers = []

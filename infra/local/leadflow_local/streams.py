@@ -48,7 +48,17 @@ def _s(image: dict, name: str) -> str | None:
     return value.get("S") or value.get("N")
 
 
-def describe(record: dict) -> str | None:
+def touch_sources(records: list[dict]) -> dict[str, str]:
+    """lead id → source of the touch written with it (a lead's latest_touch keeps the newest one only)."""
+    sources = {}
+    for record in records:
+        image = (record.get("dynamodb") or {}).get("NewImage") or {}
+        if record.get("eventName") == "INSERT" and _s(image, "entity") == "touch" and _s(image, "source"):
+            sources[_s(image, "lead_id") or ""] = _s(image, "source") or ""
+    return sources
+
+
+def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
     """One terminal line for a lead change, or None for other items."""
     dynamodb = record.get("dynamodb") or {}
     new, old = dynamodb.get("NewImage") or {}, dynamodb.get("OldImage") or {}
@@ -57,7 +67,7 @@ def describe(record: dict) -> str | None:
         return None
     lead_id = _s(image, "lead_id")
     stage = _s(image, "lifecycle_stage")
-    source = _s((image.get("latest_touch") or {}).get("M") or {}, "source")
+    source = (sources or {}).get(lead_id or "") or _s((image.get("latest_touch") or {}).get("M") or {}, "source")
     if record["eventName"] == "INSERT":
         reasons = [r.get("S") for r in (new.get("disqualified_reasons") or {}).get("L", [])]
         extra = f" (disqualified: {', '.join(reasons)})" if reasons else ""
@@ -82,8 +92,9 @@ class ActivityPrinter:
             except Exception as error:  # the stack is shutting down, or a transient local error
                 self._emit(f"(stream read failed: {type(error).__name__})")
                 continue
+            sources = touch_sources(records)
             for record in records:
-                line = describe(record)
+                line = describe(record, sources)
                 if line:
                     self._emit(line)
 

@@ -20,7 +20,7 @@ from leadflow.errors import StoreUnavailable
 from leadflow.observability import logger, metrics
 from leadflow.store import leads as store
 
-MAX_ATTEMPTS = 6  # races are resolved by re-reading; a handful of rounds covers heavy contention
+MAX_ATTEMPTS = 10  # races are resolved by re-reading; each lost round backs off (full jitter, capped)
 
 
 def utcnow() -> datetime:
@@ -55,7 +55,7 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
         except store.WriteConflict as lost:
             if lost.reason == "delivery_exists":
                 continue  # a concurrent redelivery won: the next lookup returns its answer
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - jitter, not crypto
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
             continue
         metrics.add_metric(name="LeadCreated" if status == "created" else "LeadMerged", unit=MetricUnit.Count, value=1)
         if resolution.conflicts:

@@ -134,6 +134,18 @@ class EmbeddedAws:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def client(self, service: str):
+        """A boto3 client for this embedded AWS (local dummy credentials, us-east-1)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
     def start(self) -> EmbeddedAws:
         self._thread.start()
         # moto's backends are process-global: start every embedded AWS empty

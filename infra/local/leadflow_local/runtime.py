@@ -60,88 +60,52 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         import warnings
 
-        import boto3
+        from leadflow.config import settings
+        from leadflow.store import models
+        from leadflow_local.http_adapter import LocalApi
+        from leadflow_local.journeys import start_journeys
+        from leadflow_local.local_crm import LocalCrm
+        from leadflow_local.local_platforms import LocalPlatforms, dev_tokens
+        from leadflow_local.moto_server import EmbeddedAws
+        from leadflow_local.sqs_delivery import SqsDelivery
+        from leadflow_local.stream_delivery import start_stream_delivery
+        from leadflow_local.streams import ActivityPrinter, StreamReader
+        from leadflow_local.template import create_queues, create_tables, load_template
 
         warnings.filterwarnings("ignore", message="POWERTOOLS_DEV")
-
-        from leadflow_local.http_adapter import LocalApi
-        from leadflow_local.moto_server import EmbeddedAws
-        from leadflow_local.streams import ActivityPrinter, StreamReader
-        from leadflow_local.template import create_tables, load_template
-
+        template = load_template()
         self.aws = EmbeddedAws(port=self.aws_port).start()
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=self.aws.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        self.tables = create_tables(dynamodb, load_template())
-        from leadflow_local.template import create_queues
-
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=self.aws.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-        self.queues = create_queues(sqs, load_template())
-        from leadflow_local.journeys import start_journeys
-
+        dynamodb, sqs = self.aws.client("dynamodb"), self.aws.client("sqs")
+        self.tables = create_tables(dynamodb, template)
+        self.queues = create_queues(sqs, template)
         # Journeys: the template's state machines run in embedded AWS, Lambda tasks call the real handlers,
         # Wait states last journey seconds / --time-scale (nothing to do while the template has none).
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=self.aws.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
         self.state_machines = start_journeys(
-            sfn,
-            load_template(),
+            self.aws.client("stepfunctions"),
+            template,
             time_scale=self.time_scale,
             tables=self.tables,
             queues=self.queues,
             endpoint=self.aws.endpoint,
         )
-        from leadflow_local.local_crm import LocalCrm
-
         self.crm = LocalCrm("127.0.0.1", self.crm_port).start()
         self.crm_port = self.crm.port  # --crm-port 0 picks a free port; the env var below must name it
-        from leadflow_local.local_platforms import LocalPlatforms, dev_tokens
-
         secrets_file = os.environ.get("LEADFLOW_SECRETS_FILE") or REPO / "infra" / "local" / "secrets.json"
         self.platforms = LocalPlatforms("127.0.0.1", self.platforms_port, dev_tokens(secrets_file)).start()
         self._environment(self.aws.endpoint)
-        from leadflow.config import settings
-        from leadflow.store import models
-
         settings.cache_clear()
         models.bind()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
-        from leadflow_local.sqs_delivery import SqsDelivery
-
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
         self.fetch_delivery = SqsDelivery.from_template(sqs, "FetchLeadsFunction", self.queues, retry_delay=1.0).start()
-        from leadflow_local.stream_delivery import start_stream_delivery
-
         # Stream functions get their DynamoDB events the way Lambda's event source mapping delivers them.
         self.stream_deliveries = start_stream_delivery(self.aws.endpoint, self.tables, emit=self.emit)
         self.printer = None
         if not self.quiet:
-            streams = boto3.client(
-                "dynamodbstreams",
-                endpoint_url=self.aws.endpoint,
-                region_name="us-east-1",
-                aws_access_key_id="local",
-                aws_secret_access_key="local",
-            )
             arn = dynamodb.describe_table(TableName=self.tables["LeadsTable"])["Table"]["LatestStreamArn"]
-            self.printer = ActivityPrinter(StreamReader(streams, arn), self.emit).start()
+            reader = StreamReader(self.aws.client("dynamodbstreams"), arn)
+            self.printer = ActivityPrinter(reader, self.emit).start()
         return self
 
     @property

@@ -8,17 +8,7 @@ from leadflow.errors import LeadFlowError
 from leadflow.observability import logger, metrics
 from leadflow.services.capture import capture_lead
 from leadflow.sources import forms
-from leadflow.web import endpoint, request_from_event, response
-
-PREFLIGHT = {
-    "access-control-allow-methods": "POST, OPTIONS",
-    "access-control-allow-headers": "content-type",
-    "access-control-max-age": "600",
-}
-
-
-def _cors(origin: str | None) -> dict[str, str]:
-    return {"access-control-allow-origin": origin, "vary": "Origin"} if origin else {}
+from leadflow.web import cors_headers, endpoint, preflight, request_from_event, response
 
 
 @metrics.log_metrics
@@ -28,9 +18,9 @@ def handler(event: dict, context: object) -> dict:
     request = request_from_event(event)
     form = forms.form(request.path_params.get("form_id", ""))
     origin = forms.check_origin(form, request)
-    cors = _cors(origin)
+    cors = cors_headers(origin)
     if request.method == "OPTIONS":
-        return response(204, headers={**cors, **PREFLIGHT})
+        return preflight(origin)
     try:
         submission = forms.parse(form, request)
         if submission.lead is None:

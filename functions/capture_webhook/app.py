@@ -1,4 +1,4 @@
-"""POST /v1/webhooks/{provider}: signed provider deliveries become leads (GET: subscription checks)."""
+"""POST /v1/webhooks/{provider}: provider deliveries become leads (GET: subscription checks; OPTIONS: CORS)."""
 
 from leadflow.errors import MethodNotAllowed, UnsupportedMediaType
 from leadflow.observability import logger, metrics
@@ -13,6 +13,10 @@ from leadflow.web import endpoint, request_from_event, response
 def handler(event: dict, context: object) -> dict:
     request = request_from_event(event)
     source = webhook_source(request.path_params.get("provider", ""))
+    if request.method == "OPTIONS":
+        if not hasattr(source, "preflight"):
+            raise MethodNotAllowed("This provider is not posted to from browsers.")
+        return source.preflight(request)
     if request.method == "GET":
         if not hasattr(source, "handshake"):
             raise MethodNotAllowed("This provider has no subscription check.")

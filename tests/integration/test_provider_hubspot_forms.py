@@ -130,3 +130,21 @@ def test_invalid_field_is_422_with_the_field_path(api, aws):
     assert reply.status == 422
     assert {"field": "fields.1", "message": "must be at most 128 characters"} in reply.json["errors"]
     assert_nothing_stored(api, aws, EMAIL)
+
+
+def test_cors_preflight_is_answered_for_allowed_origins_only(api):
+    # Given a HubSpot front end about to post JSON cross-origin
+    allowed = api.request(
+        "OPTIONS",
+        "/v1/webhooks/hubspot-forms",
+        headers={"origin": "http://localhost:8080", "access-control-request-method": "POST"},
+    )
+    # Then the browser is told it may, for that origin only
+    assert allowed.status == 204
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:8080"
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    # And a foreign origin is refused; providers that browsers never post to have no preflight
+    assert (
+        api.request("OPTIONS", "/v1/webhooks/hubspot-forms", headers={"origin": "https://evil.example"}).status == 403
+    )
+    assert api.request("OPTIONS", "/v1/webhooks/typeform", headers={"origin": "http://localhost:8080"}).status == 405

@@ -135,6 +135,23 @@ def response(status: int, body: Any = None, headers: dict[str, str] | None = Non
     return out
 
 
+CORS_PREFLIGHT = {
+    "access-control-allow-methods": "POST, OPTIONS",
+    "access-control-allow-headers": "content-type",
+    "access-control-max-age": "600",
+}
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """CORS for an Origin already judged allowed (None: not a browser, no CORS headers)."""
+    return {"access-control-allow-origin": origin, "vary": "Origin"} if origin else {}
+
+
+def preflight(origin: str | None) -> dict:
+    """The 204 answer to a browser's CORS preflight for an allowed Origin."""
+    return response(204, headers={**cors_headers(origin), **CORS_PREFLIGHT})
+
+
 def problem(error: LeadFlowError, headers: dict[str, str] | None = None) -> dict:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + error.kind,

@@ -30,7 +30,8 @@ from leadflow.errors import FieldError, Forbidden, ValidationFailed
 from leadflow.sources import forms
 from leadflow.sources.base import fingerprint_key
 from leadflow.sources.mapping import LeadDocument
-from leadflow.web import Request, json_object, response
+from leadflow.web import Request, cors_headers, json_object, response
+from leadflow.web import preflight as web_preflight
 
 NAME = "hubspot-forms"
 FORM_ID = "hubspot-forms"
@@ -46,6 +47,11 @@ def verify(request: Request, now: float | None = None) -> forms.FormConfig:
     if config.redirect is not None and not config.redirect_allowed(config.redirect):
         raise Forbidden("The redirect target is not allowed for this form.")
     return config
+
+
+def preflight(request: Request) -> dict:
+    """CORS preflight of a browser about to post JSON cross-origin (HubSpot front ends do)."""
+    return web_preflight(forms.check_origin(forms.form(FORM_ID), request))
 
 
 def _lookup(config: forms.FormConfig, field: dict[str, Any]) -> tuple[str | None, str]:
@@ -115,7 +121,7 @@ def respond(request: Request, config: forms.FormConfig, answers: list[dict]) -> 
     else:
         body["inlineMessage"] = INLINE_MESSAGE
     origin = forms.check_origin(config, request)  # already allowed by verify: echo it for the browser
-    return response(200, body, {"access-control-allow-origin": origin, "vary": "Origin"} if origin else None)
+    return response(200, body, cors_headers(origin))
 
 
 def _text(value: Any) -> str | None:

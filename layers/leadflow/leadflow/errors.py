@@ -73,3 +73,9 @@ class StoreUnavailable(LeadFlowError):
     """DynamoDB could not take the write after retries: the caller should retry (503 + Retry-After)."""
 
     status, title, kind = 503, "Temporarily unavailable", "unavailable"
+
+
+class UpstreamUnavailable(LeadFlowError):
+    """A service the request depends on (e.g. a CAPTCHA siteverify API) did not answer: retry (503 + Retry-After)."""
+
+    status, title, kind = 503, "Temporarily unavailable", "unavailable"

@@ -2,7 +2,8 @@
 
 Each form is an entry of the form registry (configuration, validated by form_registry.v1.json): which
 fields it accepts and what lead field each maps to, required fields, allowed browser origins, the
-honeypot field, and where plain HTML forms may be redirected after submitting.
+honeypot field, where plain HTML forms may be redirected after submitting, and an optional CAPTCHA
+(leadflow.sources.captcha) whose token is verified with the provider before anything is stored.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from leadflow import schemas
 from leadflow.config import settings
+from leadflow.domain.capture import prepare
 from leadflow.domain.model import TRACKING_FIELDS, LeadInput
 from leadflow.errors import (
     ConfigurationError,
@@ -26,6 +29,7 @@ from leadflow.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from leadflow.sources import captcha as captcha_check
 from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat
 from leadflow.web import Request, form_body, json_object
 
@@ -45,6 +49,7 @@ class FormConfig:
     redirect_hosts: tuple[str, ...] = ()
     source: str = ""
     accepted: frozenset[str] = field(default_factory=frozenset)
+    captcha: captcha_check.CaptchaConfig | None = None
 
     def origin_allowed(self, origin: str) -> bool:
         origin = origin.strip().lower().rstrip("/")
@@ -81,6 +86,9 @@ def _form_config(form_id: str, raw: dict) -> FormConfig:
         ):
             # not a standard lead field: keep it, under attributes
             fields[name] = f"attributes.{target}"
+    captcha = captcha_check.CaptchaConfig.from_registry(raw["captcha"]) if raw.get("captcha") else None
+    if captcha is not None:
+        fields.pop(captcha.field, None)  # the token is never stored, even if the form declares the field
     return FormConfig(
         form_id=form_id,
         fields=fields,
@@ -91,6 +99,7 @@ def _form_config(form_id: str, raw: dict) -> FormConfig:
         redirect_hosts=tuple(raw.get("redirect_hosts") or ()),
         source=raw.get("source") or f"form:{form_id}",
         accepted=frozenset(fields),
+        captcha=captcha,
     )
 
 
@@ -163,7 +172,8 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
         raise Forbidden("The redirect target is not allowed for this form.")
 
     if config.honeypot and body.get(config.honeypot) not in (None, "", []):
-        return FormSubmission(None, redirect)
+        return FormSubmission(None, redirect)  # before the CAPTCHA: bots learn nothing and cost no outbound call
+    token = captcha_check.token_from(config.captcha, body) if config.captcha else None
 
     document: dict[str, Any] = {}
     renamed: dict[str, str] = {}
@@ -192,6 +202,11 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
         # (double clicks, browser retries), so it never becomes two touches.
         key = fingerprint_key(config.source, document, request_time(request))
     lead = lead_input_from_flat(document, source=config.source, event_key=key, cookies=request.cookies)
+    if config.captcha is not None and token is not None:
+        # Tokens are single-use: run capture's (pure) validation first, so a 422 the visitor can fix does not
+        # spend the solved challenge; then ask the provider, before anything is stored.
+        prepare(lead, settings().default_phone_region, datetime.now(UTC))
+        captcha_check.verify(config.captcha, token, request.source_ip)
     return FormSubmission(lead, redirect)
 
 

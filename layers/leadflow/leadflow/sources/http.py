@@ -23,6 +23,10 @@ BASE_URLS = {
     "meta": ("LEADFLOW_META_GRAPH_URL", "https://graph.facebook.com"),
     "linkedin": ("LEADFLOW_LINKEDIN_API_URL", "https://api.linkedin.com"),
     "tiktok": ("LEADFLOW_TIKTOK_API_URL", "https://business-api.tiktok.com"),
+    # Website form CAPTCHA siteverify APIs (leadflow.sources.captcha); one override for all three.
+    "turnstile": ("LEADFLOW_CAPTCHA_VERIFY_URL", "https://challenges.cloudflare.com"),
+    "recaptcha": ("LEADFLOW_CAPTCHA_VERIFY_URL", "https://www.google.com"),
+    "hcaptcha": ("LEADFLOW_CAPTCHA_VERIFY_URL", "https://api.hcaptcha.com"),
 }
 
 

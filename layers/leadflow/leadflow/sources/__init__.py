@@ -37,11 +37,15 @@ WEBHOOK_PROVIDERS = {
 }
 
 
-def webhook_source(provider: str) -> ModuleType:
-    module = WEBHOOK_PROVIDERS.get(provider)
+def _load(registry: dict[str, str], name: str, kind: str) -> ModuleType:
+    module = registry.get(name)
     if module is None:
-        raise NotFound(f"Unknown webhook provider {provider!r}.")
+        raise NotFound(f"Unknown {kind} {name!r}.")
     return importlib.import_module(module)
+
+
+def webhook_source(provider: str) -> ModuleType:
+    return _load(WEBHOOK_PROVIDERS, provider, "webhook provider")
 
 
 # Click monitoring (GET /v1/callbacks/{platform}): a module defines NAME, ACK (the success body the
@@ -54,7 +58,4 @@ CALLBACK_PLATFORMS = {
 
 
 def callback_source(platform: str) -> ModuleType:
-    module = CALLBACK_PLATFORMS.get(platform)
-    if module is None:
-        raise NotFound(f"Unknown callback platform {platform!r}.")
-    return importlib.import_module(module)
+    return _load(CALLBACK_PLATFORMS, platform, "callback platform")

@@ -13,7 +13,7 @@ TBIN   := $(CURDIR)/$(TOOLS)/bin
 export TZ := UTC
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: help install tools run test pytest lint validate build bench clean
+.PHONY: help install tools run test pytest lint validate build lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,8 +64,31 @@ validate: tools node_modules/.installed ## lint template.yaml (SAM transform + c
 	$(AWS_DUMMY) $(TBIN)/cfn-lint template.yaml
 	$(if $(ASL_FILES),npx --no-install asl-validator $(addprefix --json-path ,$(ASL_FILES)))
 
-build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3.12)
+# The layer builds with layers/leadflow/Makefile (BuildMethod: makefile): the locked wheels for arm64/CPython 3.12 and
+# the leadflow package without the operator CLI. Then every module, layer and functions, gets its bytecode for
+# the runtime's Python (Lambda's /opt and /var/task are read-only: a module without a usable .pyc is compiled
+# on every cold start). unchecked-hash: a timestamp .pyc is trusted only while the .py keeps the mtime it was
+# compiled against, which zipping and unzipping do not keep reliably (2-second DOS times, no time zone), so
+# Lambda would ignore it; a hash-based .pyc ignores mtimes, and unchecked skips hashing the source at import
+# (a layer version and a function zip never change after the build, and the check below verifies the hashes).
+build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3.12, bytecode checked)
 	PATH=$(TBIN):$(BIN):$(dir $(PYTHON)):$$PATH $(AWS_DUMMY) $(TBIN)/sam build --template template.yaml --cached --parallel
+	$(TBIN)/python -m compileall -q -f --invalidation-mode unchecked-hash .aws-sam/build
+	$(TBIN)/python infra/packaging/check_bytecode.py --python-tag cpython-312 .aws-sam/build
+	$(TBIN)/python infra/packaging/layer_size.py .aws-sam/build/LeadflowLayer
+
+# uv resolves for the Lambda platform (pip-compile resolves for this machine). The layer omits boto3, botocore
+# and what only they need: the runtime provides them (README, "Deploying"). Add --upgrade to move pins.
+LOCK_FLAGS ?=
+$(TBIN)/uv: $(TOOLS)/.installed
+	$(TBIN)/python -m pip install -q 'uv==0.13.8'
+
+lock: $(TBIN)/uv ## re-lock the layer (layers/leadflow/requirements.lock, with hashes) from its requirements.txt
+	$(TBIN)/uv pip compile layers/leadflow/requirements.txt --quiet --generate-hashes \
+		--python-version 3.12 --python-platform aarch64-manylinux_2_34 \
+		--no-emit-package boto3 --no-emit-package botocore --no-emit-package s3transfer \
+		--no-emit-package urllib3 --no-emit-package python-dateutil \
+		--custom-compile-command 'make lock' $(LOCK_FLAGS) -o layers/leadflow/requirements.lock
 
 bench: install ## benchmarks (ratios against a floor measured in the same run)
 	$(BIN)/python bench/capture.py

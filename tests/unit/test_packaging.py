@@ -1,0 +1,214 @@
+"""What the deployed layer and functions carry: locked dependencies, no development code, bytecode checked."""
+
+from __future__ import annotations
+
+import ast
+import compileall
+import importlib.util
+import py_compile
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from leadflow_local.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = ROOT / "layers/leadflow"
+CHECK_BYTECODE = ROOT / "infra/packaging/check_bytecode.py"
+TAG = sys.implementation.cache_tag
+
+# The Lambda runtime's boto3 and what only it needs (README, "Deploying"): never a second copy in the layer.
+RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil"}
+# Modules of development tools: the layer's code must not import them.
+DEVELOPMENT_ONLY = {"leadflow.cli", "leadflow_local", "moto", "pytest", "hypothesis", "yaml", "tests"}
+
+
+def _lock() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as {name: (pinned version, sha256 hashes)}."""
+    text = (LAYER / "requirements.lock").read_text(encoding="utf-8")
+    entries = {}
+    for block in re.split(r"\n(?=\S)", re.sub(r"\\\n", " ", text)):
+        line = block.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split(" --")
+        name, _, version = requirement.strip().partition("==")
+        hashes = [o.split(":", 1)[1].strip() for o in options if o.startswith("hash=sha256:")]
+        entries[canonicalize_name(name)] = (version, hashes)
+    return entries
+
+
+def _runtime_dependencies() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return [Requirement(d) for d in project["dependencies"]]
+
+
+def test_every_runtime_dependency_of_pyproject_is_pinned_in_the_lock_at_the_same_version():
+    # Given pyproject's runtime dependencies, less what the Lambda runtime provides
+    shipped = [r for r in _runtime_dependencies() if canonicalize_name(r.name) not in RUNTIME_PROVIDED]
+
+    # When the layer's lock is read
+    lock = _lock()
+
+    # Then each is in the lock at its exact pyproject pin
+    assert shipped
+    for requirement in shipped:
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", requirement
+        assert lock[canonicalize_name(requirement.name)][0] == spec.version, requirement
+
+
+def test_the_lock_pins_every_package_with_hashes_and_leaves_boto3_and_botocore_to_the_runtime():
+    # Given the layer's lock
+    lock = _lock()
+
+    # Then every package is pinned to one version with at least one sha256 hash (pip --require-hashes)
+    assert len(lock) >= 10
+    for name, (version, hashes) in lock.items():
+        assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), name
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
+    # and nothing the runtime provides is shipped a second time
+    assert not RUNTIME_PROVIDED & set(lock)
+
+
+def test_the_layer_is_built_by_its_makefile_from_the_lock():
+    # Given the template's layer resource
+    layer = load_template(ROOT / "template.yaml")["Resources"]["LeadflowLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+
+    # When its build target is planned as `sam build` runs it (in the layer's folder, with ARTIFACTS_DIR)
+    plan = subprocess.run(
+        ["make", "-n", "-C", str(ROOT / layer["Properties"]["ContentUri"]), "build-LeadflowLayer", "ARTIFACTS_DIR=/x"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.replace("\\\n", " ")
+
+    # Then it installs exactly the hash-locked wheels for arm64 CPython 3.12, nothing resolved on the fly
+    (install,) = [line for line in plan.splitlines() if " pip install " in line]
+    for option in ("--require-hashes", "--no-deps", "--only-binary=:all:", "-r requirements.lock", "--target"):
+        assert option in install
+    assert "--python-version 3.12" in install and "aarch64" in install
+
+
+def test_the_layer_code_is_the_leadflow_package_without_the_cli_or_local_caches(tmp_path):
+    # Given a source tree that was run locally (so it has __pycache__ folders)
+    compileall.compile_dir(LAYER / "leadflow", quiet=1)
+
+    # When the layer's code step runs as `sam build` runs it
+    subprocess.run(
+        ["make", "-s", "-C", str(LAYER), "layer-code", f"ARTIFACTS_DIR={tmp_path}"],
+        check=True,
+        capture_output=True,
+    )
+
+    # Then the layer holds every module of the package but the operator CLI, and no bytecode of this machine
+    built = tmp_path / "python"
+    source_modules = {p.relative_to(LAYER).as_posix() for p in (LAYER / "leadflow").rglob("*.py")}
+    layer_modules = {p.relative_to(built).as_posix() for p in built.rglob("*.py")}
+    assert "leadflow/cli.py" in source_modules
+    assert layer_modules == source_modules - {"leadflow/cli.py"}
+    assert (built / "leadflow/schemas/lead_input.v1.json").is_file()
+    assert not list(built.rglob("__pycache__"))
+    # and none of its modules imports a development tool
+    for path in built.rglob("*.py"):
+        for imported in _imports(path):
+            assert not any(imported == d or imported.startswith(d + ".") for d in DEVELOPMENT_ONLY), (path, imported)
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+# ---------------------------------------------------------------- the bytecode check
+
+
+def _build_tree(root: Path) -> list[Path]:
+    """A miniature `.aws-sam/build`: a function and a layer package."""
+    files = {
+        "SomeFunction/app.py": "from shared import greet\n\ndef handler(event, context):\n    return greet()\n",
+        "SomeLayer/python/shared/__init__.py": "from shared.text import greet\n",
+        "SomeLayer/python/shared/text.py": "def greet():\n    return 'hello'\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return [root / name for name in files]
+
+
+def _check(root: Path, tag: str = TAG) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(CHECK_BYTECODE), "--python-tag", tag, str(root)], capture_output=True, text=True
+    )
+
+
+def test_the_bytecode_check_fails_on_a_build_without_bytecode_and_passes_once_it_is_compiled(tmp_path):
+    # Given a build without bytecode
+    modules = _build_tree(tmp_path)
+
+    # When it is checked
+    result = _check(tmp_path)
+
+    # Then the check fails and names every module
+    assert result.returncode == 1
+    assert f"3 of 3 modules have no usable {TAG} bytecode" in result.stdout
+    for module in modules:
+        assert f"{module}: no .pyc" in result.stdout
+
+    # When the build is compiled as `make build` does it
+    compiled = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-f", "--invalidation-mode", "unchecked-hash", str(tmp_path)],
+        check=False,
+    )
+    result = _check(tmp_path)
+
+    # Then the check passes
+    assert compiled.returncode == 0
+    assert result.returncode == 0, result.stdout
+    assert f"ok: 3 modules have hash-based {TAG} bytecode (SomeFunction 1, SomeLayer 2)" in result.stdout
+
+
+def test_the_bytecode_check_refuses_timestamp_stale_and_other_version_bytecode(tmp_path):
+    # Given a build whose modules each have bytecode Lambda could not use as it is
+    app, init, text = _build_tree(tmp_path)
+    py_compile.compile(str(app), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    py_compile.compile(str(init), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    init.write_text("from shared.text import greet as hello\n", encoding="utf-8")  # edited after compiling
+    cached = Path(py_compile.compile(str(text), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH))
+    other_magic = (int.from_bytes(importlib.util.MAGIC_NUMBER[:2], "little") - 10).to_bytes(2, "little")
+    cached.write_bytes(other_magic + cached.read_bytes()[2:])
+
+    # When the build is checked
+    result = _check(tmp_path)
+
+    # Then each is refused for its own reason
+    assert result.returncode == 1
+    assert f"{app}: a timestamp-based .pyc" in result.stdout
+    assert f"{init}: a stale .pyc" in result.stdout
+    assert f"{text}: a .pyc of another Python version" in result.stdout
+
+
+def test_the_bytecode_check_refuses_to_judge_with_another_python_than_the_runtimes(tmp_path):
+    # Given a compiled build
+    _build_tree(tmp_path)
+    compileall.compile_dir(tmp_path, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+
+    # When the check is asked for another Python version than the one running it
+    result = _check(tmp_path, tag="cpython-399")
+
+    # Then it stops with a usage error rather than passing
+    assert result.returncode == 2
+    assert "run me with the runtime's Python (cpython-399)" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import compileall
 import importlib.util
+import json
 import py_compile
 import re
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -212,3 +214,96 @@ def test_the_bytecode_check_refuses_to_judge_with_another_python_than_the_runtim
     # Then it stops with a usage error rather than passing
     assert result.returncode == 2
     assert "run me with the runtime's Python (cpython-399)" in result.stderr
+
+
+# ---------------------------------------------------------------- the layer's dependencies alone
+
+# Formats the schemas use that the layer's dependencies do not enforce (README, "Deploying"): none today.
+FORMATS_NOT_ENFORCED: set[str] = set()
+
+_PROBE = """
+import importlib.util, json, sys
+from jsonschema import Draft202012Validator
+from leadflow import schemas
+
+used = json.loads(sys.argv[1])
+def errors(submitted_at):
+    document = {"email": "ada@example.com", "submitted_at": submitted_at}
+    return [[e.field, e.message] for e in schemas.field_errors("lead_input.v1.json", document)]
+print(json.dumps({
+    "enforced": sorted(f for f in used if f in Draft202012Validator.FORMAT_CHECKER.checkers),
+    "good": errors("2026-11-29T08:15:00Z"),
+    "bad": [errors("yesterday"), errors("2026-11-29T25:00:00Z"), errors("2026-11-29")],
+    "not_installed": [m for m in ("moto", "botocore", "boto3", "leadflow_local") if not importlib.util.find_spec(m)],
+}))
+"""
+
+
+def _formats_used() -> set[str]:
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("format"), str):
+                yield node["format"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    return {f for path in (LAYER / "leadflow/schemas").glob("*.json") for f in walk(json.loads(path.read_text()))}
+
+
+@pytest.fixture(scope="module")
+def layer_only_python(tmp_path_factory) -> Path:
+    """A clean virtual environment with the layer's locked requirements and nothing else (no moto, no boto3)."""
+    venv = tmp_path_factory.mktemp("layer-only") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin/python"
+    install = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--require-hashes"]
+    subprocess.run([*install, "--only-binary=:all:", "-r", str(LAYER / "requirements.lock")], check=True)
+    return python
+
+
+@pytest.mark.slow
+def test_the_layer_requirements_alone_enforce_every_format_the_schemas_use(layer_only_python):
+    # Given a clean environment with only the layer's requirements, and the leadflow package as the layer ships it
+    used = _formats_used()
+    assert "date-time" in used  # lead_input's submitted_at
+
+    # When the real schema check runs there
+    probe = subprocess.run(
+        [layer_only_python, "-s", "-c", _PROBE, json.dumps(sorted(used))],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(LAYER), "TZ": "UTC"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(probe.stdout)
+
+    # Then it is really the layer alone (none of the test tools, and no AWS SDK: Lambda's runtime provides that)
+    assert sorted(result["not_installed"]) == ["boto3", "botocore", "leadflow_local", "moto"]
+    # and every format the schemas use is enforced, as it is in the tests
+    from jsonschema import Draft202012Validator
+
+    assert set(result["enforced"]) == used - FORMATS_NOT_ENFORCED
+    assert set(result["enforced"]) == {f for f in used if f in Draft202012Validator.FORMAT_CHECKER.checkers}
+    # and a bad submitted_at is refused while a good one is accepted
+    assert result["good"] == []
+    assert result["bad"] == [[["submitted_at", "must be a valid date-time"]]] * 3
+
+
+@pytest.mark.slow
+def test_the_lock_is_complete_but_for_what_the_lambda_runtime_provides(layer_only_python):
+    # Given the clean environment with only the layer's requirements
+
+    # When pip checks every installed package's requirements
+    check = subprocess.run([layer_only_python, "-m", "pip", "check"], capture_output=True, text=True)
+
+    # Then the only missing ones are provided by the Lambda runtime (boto3 and botocore), nothing conflicts
+    missing = set()
+    for line in check.stdout.splitlines():
+        match = re.fullmatch(r"\S+ \S+ requires ([\w.-]+), which is not installed\.", line.strip())
+        assert match, line  # not a version conflict
+        missing.add(canonicalize_name(match.group(1)))
+    assert "botocore" in missing  # pynamodb's and aws-xray-sdk's
+    assert missing <= RUNTIME_PROVIDED

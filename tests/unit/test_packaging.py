@@ -62,7 +62,9 @@ def test_every_runtime_dependency_of_pyproject_is_pinned_in_the_lock_at_the_same
     for requirement in shipped:
         (spec,) = requirement.specifier
         assert spec.operator == "==", requirement
-        assert lock[canonicalize_name(requirement.name)][0] == spec.version, requirement
+        name = canonicalize_name(requirement.name)
+        assert name in lock, f"{requirement} is not in requirements.lock: run `make lock`"
+        assert lock[name][0] == spec.version, f"{requirement}: requirements.lock has {lock[name][0]}, run `make lock`"
 
 
 def test_the_lock_pins_every_package_with_hashes_and_leaves_boto3_and_botocore_to_the_runtime():

@@ -116,7 +116,13 @@ def _resolve_live(
 
 
 def _save(
-    lead: dict, sub: Submission, is_new: bool, resolution: Resolution, dangling: dict[str, str], answer: dict, now: datetime
+    lead: dict,
+    sub: Submission,
+    is_new: bool,
+    resolution: Resolution,
+    dangling: dict[str, str],
+    answer: dict,
+    now: datetime,
 ) -> None:
     conflicts = resolution.conflicts
     stamp = sub.touch["captured_at"]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leadflow.config import settings
-
 from leadflow.domain.lead import lead_view
 from leadflow.domain.normalise import normalise_email
 from leadflow.errors import FieldError, NotFound, ValidationFailed

@@ -197,7 +197,10 @@ def save_capture(
         with TransactWrite(connection=_connection()) as tx:
             for other in others:
                 tx.condition_check(
-                    LeadItem, lead_pk(other), LEAD_SK, condition=LeadItem.pk.exists() & LeadItem.erasing.does_not_exist()
+                    LeadItem,
+                    lead_pk(other),
+                    LEAD_SK,
+                    condition=LeadItem.pk.exists() & LeadItem.erasing.does_not_exist(),
                 )
             if is_new:
                 tx.save(item, condition=LeadItem.pk.does_not_exist())
@@ -254,7 +257,9 @@ def save_capture(
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
         failed = [
-            ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
+            ops[i]
+            for i, r in enumerate(reasons)
+            if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
         ]
         kinds = {kind for kind, _ in failed}
         if "delivery" in kinds:

@@ -102,7 +102,6 @@ def assert_nothing_of_the_person_is_left(client, api: Api, lead_id: str, bystand
     for key in (f"EMAIL#{EMAIL}", f"PHONE#{PHONE}", f"EXT#google-ads#{GOOGLE_LEAD}"):
         assert _get(client, key, "IDENTITY") is None, key
     # delivery records: only PII-free tombstones, until the delivery's TTL
-    assert len(deliveries) == 3  # form, generic, Google Ads
     for key in deliveries:
         tombstone = _get(client, key, "DELIVERY")
         assert tombstone is not None and tombstone["entity"]["S"] == "tombstone", key
@@ -170,6 +169,7 @@ def test_erasure_failing_between_any_two_writes_is_finished_by_a_retry(api, aws,
     for allowed in range(writes):
         lead_id, bystander = given_a_person_known_everywhere(api)
         deliveries = _delivery_keys(aws, lead_id)
+        assert len(deliveries) == 3  # form, generic, Google Ads
         # When DynamoDB fails after `allowed` of the erasure's writes
         failed = erase_with(monkeypatch, api, lead_id, FailingAfter(allowed))
         # Then the operator is told to retry, and a started erasure already hides the lead
@@ -320,3 +320,17 @@ def test_a_dlq_replay_or_redelivery_of_an_erased_pointer_fetches_and_recreates_n
     deliver("920000000000002")
     again = api.get_lead_by_email(EMAIL)
     assert again.status == 200 and again.json["lead_id"] != lead_id
+
+
+def test_conflict_twins_written_before_they_carried_the_other_lead_are_erased_too(api, aws):
+    # Given a conflict recorded in the earlier layout (one CONFLICT#<key> item per lead, no other lead id)
+    lead_id, bystander = given_a_person_known_everywhere(api)
+    for pk, other in ((f"LEAD#{lead_id}", bystander), (f"LEAD#{bystander}", lead_id)):
+        [twin] = [i for i in _partition(aws, pk) if i["sk"]["S"].startswith("CONFLICT#")]
+        aws.delete_item(TableName=_table(), Key={"pk": twin["pk"], "sk": twin["sk"]})
+        aws.put_item(TableName=_table(), Item={**twin, "sk": {"S": f"CONFLICT#PHONE#{PHONE}"}})
+        assert twin["other_lead_id"]["S"] == other
+    # When the person's lead is erased
+    assert api.request("DELETE", f"/v1/leads/{lead_id}").status == 204
+    # Then the bystander's twin is gone as well, and nothing of the person is left
+    assert_nothing_of_the_person_is_left(aws, api, lead_id, bystander, [])

@@ -334,3 +334,33 @@ def test_conflict_twins_written_before_they_carried_the_other_lead_are_erased_to
     assert api.request("DELETE", f"/v1/leads/{lead_id}").status == 204
     # Then the bystander's twin is gone as well, and nothing of the person is left
     assert_nothing_of_the_person_is_left(aws, api, lead_id, bystander, [])
+
+
+def test_a_capture_that_read_the_lead_just_before_its_erasure_started_does_not_write_into_it(api, aws, monkeypatch):
+    from leadflow.store import leads as store
+
+    # Given a lead, and an erasure that starts (and stops after its mark) right after a capture read the lead
+    old = api.post_form("website", {"email": EMAIL, "phone": PHONE}).json["lead_id"]
+    read_lead = store.get_lead
+    started: list[int] = []
+
+    def read_then_erasure_starts(lead_id: str) -> dict | None:
+        lead = read_lead(lead_id)
+        if lead_id == old and not started:
+            started.append(erase_with(monkeypatch, api, old, FailingAfter(1)).status)
+        return lead
+
+    monkeypatch.setattr(store, "get_lead", read_then_erasure_starts)
+    # When that capture writes
+    reply = api.post_generic({"email": EMAIL, "phone": PHONE, "first_name": FIRST}, "msg-read-before-erasure")
+    reply = reply.json["leads"][0]
+    # Then its transaction refused the erasing lead, and the submission became a new lead
+    assert started == [503]
+    assert reply["status"] == "created" and reply["lead_id"] != old
+    old_touches = [i for i in _partition(aws, f"LEAD#{old}") if i["sk"]["S"].startswith("TOUCH#")]
+    assert len(old_touches) == 1
+    # And once the erasure is finished, the new lead holds the person, whole
+    monkeypatch.setattr(store, "get_lead", read_lead)
+    assert api.request("DELETE", f"/v1/leads/{old}").status == 204
+    lead = api.get_lead_by_email(EMAIL).json
+    assert lead["lead_id"] == reply["lead_id"] and lead["first_name"] == FIRST and lead["phone"] == PHONE

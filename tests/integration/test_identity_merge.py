@@ -91,9 +91,13 @@ def test_erasure_removes_the_lead_its_touches_and_identity_keys(api, aws):
     dump = repr(items)
     assert "del@gone.dev" not in dump and "+14155550111" not in dump and lead_id not in dump
     assert "identity_conflicts" not in api.request("GET", f"/v1/leads/{other}").json
-    # And a second erasure says 404; the same person arriving again is a new lead
+    # And a second erasure says 404; a replay of an erased delivery brings nothing back
     assert api.request("DELETE", f"/v1/leads/{lead_id}").status == 404
-    again = api.post_generic({"email": "del@gone.dev"}, "msg_del")
+    replay = api.post_generic({"email": "del@gone.dev"}, "msg_del")
+    assert replay.json["leads"] == [{"lead_id": None, "status": "erased"}]
+    assert api.get_lead_by_email("del@gone.dev").status == 404
+    # while the same person arriving again (a new delivery) is a new lead
+    again = api.post_generic({"email": "del@gone.dev"}, "msg_del_again")
     assert again.json["leads"][0]["status"] == "created"
     assert again.json["leads"][0]["lead_id"] != lead_id
 

@@ -73,6 +73,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
         extra = f" (disqualified: {', '.join(reasons)})" if reasons else ""
         return f"captured  lead {lead_id} from {source}, stage {stage}{extra}"
     if record["eventName"] == "MODIFY":
+        if "erasing" in new:  # an erasure started: its REMOVE prints the line
+            return None
         return f"merged    lead {lead_id} ← {source}, touches {_s(new, 'touch_count')}, stage {stage}"
     return f"erased    lead {lead_id}"
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadflow.config import settings
 from leadflow.domain.attribution import ad_click_keys, attach_ad_click
 from leadflow.domain.capture import prepare
-from leadflow.domain.identity import email_key, key_kind, phone_key, resolve
+from leadflow.domain.identity import Resolution, email_key, key_kind, phone_key, resolve
 from leadflow.domain.lead import Submission, merge_submission, new_lead
 from leadflow.domain.model import LeadInput
 from leadflow.errors import StoreUnavailable
@@ -28,38 +28,47 @@ def utcnow() -> datetime:
 
 
 def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
-    """Store one submission; returns the answer `{"lead_id", "status"}` (the same on every redelivery)."""
+    """Store one submission; returns the answer `{"lead_id", "status"}` (the same on every redelivery).
+
+    A delivery of an erased lead (a tombstone) is answered `{"lead_id": None, "status": "erased"}` and
+    stores nothing. An identity item that still names an erased (or erasing) lead is dangling: the
+    submission takes the key over, in its own transaction, while the item still names that lead.
+    """
     now = now or utcnow()
     sub = prepare(inp, settings().default_phone_region, now)
+    suspects: set[str] = set()  # conflicting owners a lost transaction found erasing or gone
     for attempt in range(MAX_ATTEMPTS):
         found = store.lookup_keys(sub.keys, sub.event_key, ad_click_keys(sub.touch))
         if found.answer:
-            metrics.add_metric(name="DeliveryRepeated", unit=MetricUnit.Count, value=1)
+            erased = found.answer.get("status") == "erased"
+            metrics.add_metric(name="DeliveryErased" if erased else "DeliveryRepeated", unit=MetricUnit.Count, value=1)
             logger.info("capture repeated delivery", extra={"source": sub.source, "lead_id": found.answer["lead_id"]})
             return found.answer
         # An ad click announced by Baidu/Tencent click monitoring ties the touch to its ad (same read).
         sub = dataclasses.replace(sub, touch=attach_ad_click(sub.touch, found.clicks))
-        resolution = resolve(sub.keys, found.owners)
-        if resolution.lead_id is None:
+        resolution, existing, dangling = _resolve_live(sub.keys, found.owners, suspects)
+        if existing is None:
             lead = new_lead(str(uuid.uuid4()), sub, now)
             status = "created"
         else:
-            existing = store.get_lead(resolution.lead_id)
-            if existing is None:  # the owner was erased between the two reads: look again
-                continue
             lead = merge_submission(existing, sub, resolution.claim, now)
             status = "merged"
         answer = {"lead_id": lead["lead_id"], "status": status}
         try:
-            _save(lead, sub, status == "created", resolution.claim, resolution.conflicts, answer, now)
+            _save(lead, sub, status == "created", resolution, dangling, answer, now)
         except store.WriteConflict as lost:
             if lost.reason == "delivery_exists":
                 continue  # a concurrent redelivery won: the next lookup returns its answer
+            if lost.reason == "owner_gone":
+                suspects |= lost.lead_ids  # read them next round: their keys are dangling
+                continue
             time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
             continue
         metrics.add_metric(name="LeadCreated" if status == "created" else "LeadMerged", unit=MetricUnit.Count, value=1)
         if resolution.conflicts:
             metrics.add_metric(name="IdentityConflict", unit=MetricUnit.Count, value=len(resolution.conflicts))
+        if dangling:
+            metrics.add_metric(name="IdentityRepaired", unit=MetricUnit.Count, value=len(dangling))
         logger.info(
             "lead captured",
             extra={
@@ -68,13 +77,54 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
                 "status": status,
                 "disqualified": bool(sub.junk),
                 "conflicts": [key_kind(key) for key, _ in resolution.conflicts],
+                "repaired": [key_kind(key) for key in dangling],
             },
         )
         return answer
     raise StoreUnavailable("The lead could not be stored under contention; retry shortly.")
 
 
-def _save(lead: dict, sub: Submission, is_new: bool, claim: list[str], conflicts, answer: dict, now: datetime) -> None:
+def _resolve_live(
+    keys: list[str], found_owners: dict[str, str], suspects: set[str]
+) -> tuple[Resolution, dict | None, dict[str, str]]:
+    """Resolve against live leads only: a key whose owner is erasing or gone is dangling (key → that owner).
+
+    Only the primary owner is read (the merge's one GetItem); conflicting owners are read only when a lost
+    transaction named them (`suspects`), since the transaction itself checks they are live.
+    """
+    owners = dict(found_owners)
+    dangling: dict[str, str] = {}
+    read: dict[str, dict | None] = {}
+
+    def live(lead_id: str) -> dict | None:
+        if lead_id not in read:
+            read[lead_id] = store.get_lead(lead_id)
+        lead = read[lead_id]
+        return None if lead is None or lead.get("erasing") else lead
+
+    while True:
+        resolution = resolve(keys, owners)
+        gone = {other for _, other in resolution.conflicts if other in suspects and live(other) is None}
+        if resolution.lead_id is not None and live(resolution.lead_id) is None:
+            gone.add(resolution.lead_id)
+        if not gone:
+            existing = live(resolution.lead_id) if resolution.lead_id is not None else None
+            return resolution, existing, {key: lead for key, lead in dangling.items() if key in resolution.claim}
+        for key, owner in list(owners.items()):
+            if owner in gone:
+                dangling[key] = owners.pop(key)
+
+
+def _save(
+    lead: dict,
+    sub: Submission,
+    is_new: bool,
+    resolution: Resolution,
+    dangling: dict[str, str],
+    answer: dict,
+    now: datetime,
+) -> None:
+    conflicts = resolution.conflicts
     stamp = sub.touch["captured_at"]
     # A value that is another lead's identity lives only in the conflict records (erased with that lead).
     contested = {key for key, _ in conflicts}
@@ -91,8 +141,9 @@ def _save(lead: dict, sub: Submission, is_new: bool, claim: list[str], conflicts
         touch_sk=f"TOUCH#{stamp}#{uuid.uuid4().hex[:12]}",
         touch=sub.touch,
         submitted=submitted,
-        claim=claim,
+        claim=resolution.claim,
         conflicts=conflicts,
+        replace=dangling,
         delivery_key=sub.event_key,
         answer=answer,
         now=lead["updated_at"],

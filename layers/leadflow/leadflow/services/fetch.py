@@ -18,6 +18,8 @@ count reaches LEADFLOW_FETCH_MAX_ATTEMPTS: then each pointer still failing goes 
 a message of its own with `failure_reason`, `failed_at` and `provider` attributes, and the record is
 reported as processed, so the DLQ always says why. Capture is idempotent on the provider's lead id, so the
 pointers of a retried message that were already captured are acknowledged again and change nothing.
+A pointer whose delivery belonged to an erased lead (a tombstone under its delivery key) is not fetched
+at all: a redelivered notification or a `leadflow dlq replay` never brings an erased person back.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadflow import queues
 from leadflow.config import settings
 from leadflow.domain.model import LeadInput
-from leadflow.errors import ConfigurationError, LeadFlowError, ValidationFailed
+from leadflow.errors import ConfigurationError, LeadFlowError, StoreUnavailable, ValidationFailed
 from leadflow.observability import logger, metrics
 from leadflow.services.capture import capture_lead
 from leadflow.sources import webhook_source
+from leadflow.sources.base import event_key
 from leadflow.sources.http import ApiError
+from leadflow.store import leads as store
 
 MAX_BACKOFF_SECONDS = 900
 
@@ -77,6 +81,23 @@ def message_pointers(body: dict) -> list[dict]:
 
 def pointer_id(pointer: Any) -> str:
     return str(pointer.get("id", "?")) if isinstance(pointer, dict) else "?"
+
+
+def delivery_key(provider: str, pointer: dict) -> str:
+    """The delivery key the fetched lead is captured under (sources put it on the pointer or use the id)."""
+    return str(pointer.get("event_key") or event_key(provider, pointer_id(pointer)))
+
+
+def _not_erased(provider: str, pointers: list[dict]) -> list[dict]:
+    """The pointers whose delivery was not erased: one BatchGetItem, before any platform API call."""
+    try:
+        erased = store.erased_deliveries([delivery_key(provider, p) for p in pointers])
+    except StoreUnavailable as exc:
+        raise FetchRetry("the lead store did not answer; the message will be retried") from exc
+    if erased:
+        metrics.add_metric(name="LeadFetchErasedSkipped", unit=MetricUnit.Count, value=len(erased))
+        logger.info("erased deliveries not fetched", extra={"provider": provider, "count": len(erased)})
+    return [p for p in pointers if delivery_key(provider, p) not in erased]
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -129,6 +150,9 @@ def fetch_and_capture(record: dict, now: datetime | None = None) -> None:
         _dead_letter(record, provider, [(p, "provider has no fetch") for p in pointers], now)
         return
 
+    pointers = _not_erased(provider, pointers)
+    if not pointers:
+        return
     attempt = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1") or 1)
     failures: list[tuple[dict, BaseException]] = []
     for pointer, outcome in zip(pointers, _fetch(source, pointers), strict=True):

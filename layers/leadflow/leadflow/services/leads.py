@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from leadflow.config import settings
 from leadflow.domain.lead import lead_view
 from leadflow.domain.normalise import normalise_email
 from leadflow.errors import FieldError, NotFound, ValidationFailed
@@ -23,7 +25,7 @@ def _check_id(lead_id: str) -> None:
 def get_lead(lead_id: str) -> dict:
     _check_id(lead_id)
     lead = store.get_lead(lead_id)
-    if lead is None:
+    if lead is None or lead.get("erasing"):  # an erasure that started is final, even before it completes
         raise NotFound(f"No lead with id {lead_id}.")
     return lead_view(lead, store.conflicts_of(lead_id))
 
@@ -38,9 +40,11 @@ def find_lead_by_email(raw_email: str | None) -> dict:
     return get_lead(lead_id)
 
 
-def erase_lead(lead_id: str) -> None:
+def erase_lead(lead_id: str, now: datetime | None = None) -> None:
+    """Erase a lead; retried after a failure (503) it finishes the job. 404 only when nothing is left."""
     _check_id(lead_id)
-    if not store.erase_lead(lead_id):
+    ttl = timedelta(days=settings().delivery_ttl_days)
+    if not store.erase_lead(lead_id, now=now or datetime.now(UTC), delivery_ttl=ttl):
         raise NotFound(f"No lead with id {lead_id}.")
     metrics.add_metric(name="LeadErased", unit=MetricUnit.Count, value=1)
     logger.info("lead erased", extra={"lead_id": lead_id})

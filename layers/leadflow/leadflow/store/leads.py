@@ -3,22 +3,30 @@
 Capture costs a fixed number of calls per submission, whatever the table size (no Scan anywhere):
 - new lead:   1 BatchGetItem (identity + delivery + ad click keys) + 1 TransactWriteItems
 - merge:      1 BatchGetItem + 1 GetItem (the lead) + 1 TransactWriteItems
-- redelivery: 1 BatchGetItem (the stored answer is returned)
+- redelivery: 1 BatchGetItem (the stored answer is returned; a tombstone answers "erased")
 Uniqueness is enforced by DynamoDB, not by the read: every identity item is written with
 attribute_not_exists in the lead's transaction, and an existing lead is replaced only at the version read
 (optimistic locking), so two concurrent submissions can never create two leads for one key.
+
+Erasure (`erase_lead`) is a procedure that can be retried to completion from any point: it marks the lead
+`erasing` first (capture transactions condition on the leads they write to not being erasing), reads the
+lead's partition consistently, then removes what the partition names, dependants before what names them:
+delivery records become PII-free tombstones, identity items are deleted when they still point at the lead,
+conflict twins on other leads, the partition's own items, and the lead item last.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from leadflow.domain.identity import email_key, phone_key
 from leadflow.errors import StoreUnavailable
 from leadflow.store.clicks import click_view
 from leadflow.store.models import (
@@ -36,14 +44,18 @@ from leadflow.store.models import (
 )
 
 _LEAD_FIELDS = tuple(name for name in LeadItem.get_attributes() if name not in ("pk", "sk", "entity"))
+TOMBSTONE = "tombstone"
+ERASED_ANSWER = {"lead_id": None, "status": "erased"}  # what a delivery of an erased lead is answered
 
 
 class WriteConflict(Exception):
-    """The transaction lost a race; `reason` says which: key_taken, delivery_exists or lead_changed."""
+    """The transaction lost a race; `reason` says which: key_taken, delivery_exists, lead_changed, or
+    owner_gone (a conflicting key's owner, in `lead_ids`, is being erased or no longer exists)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, lead_ids: frozenset[str] = frozenset()) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.lead_ids = lead_ids
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ def lookup_keys(keys: list[str], delivery_key: str | None, click_keys: list[str]
     try:
         for item in LookupItem.batch_get(wanted, consistent_read=True):
             if item.sk == DELIVERY_SK:
-                answer = _plain(item.answer)
+                answer = dict(ERASED_ANSWER) if item.entity == TOMBSTONE else _plain(item.answer)
             elif item.sk == CLICK_SK:
                 clicks[item.pk] = click_view(item)
             else:
@@ -121,10 +133,22 @@ def lookup_keys(keys: list[str], delivery_key: str | None, click_keys: list[str]
 
 
 def get_lead(lead_id: str) -> dict | None:
+    """The lead, consistently read; `erasing` is set when its erasure has started (callers treat it as gone)."""
     try:
         return _lead_dict(LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True))
     except DoesNotExist:
         return None
+
+
+def erased_deliveries(delivery_keys: list[str]) -> set[str]:
+    """The delivery keys among these that belong to an erased lead (tombstones): one BatchGetItem."""
+    wanted = [(key, DELIVERY_SK) for key in dict.fromkeys(delivery_keys)]
+    if not wanted:
+        return set()
+    try:
+        return {item.pk for item in KeyItem.batch_get(wanted, consistent_read=True) if item.entity == TOMBSTONE}
+    except PynamoDBException as exc:
+        raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
 
 
 def lead_id_for_email(email: str) -> str | None:
@@ -154,22 +178,42 @@ def save_capture(
     answer: dict,
     now: str,
     delivery_expires_at: int,
+    replace: dict[str, str] | None = None,
 ) -> None:
-    """Write a capture atomically: the lead, its new identity keys, the touch, conflicts and the delivery."""
+    """Write a capture atomically: the lead, its new identity keys, the touch, conflicts and the delivery.
+
+    The transaction conditions on every lead it writes to: a merged lead at the version read and not
+    erasing, and each conflicting key's owner present and not erasing (its conflict twin is written into
+    that owner's partition). `replace` maps a claimed key to the lead id of a dangling identity item
+    (its lead erased or gone): the item is taken over only while it still names that lead.
+    """
     lead_id = lead["lead_id"]
     item = _lead_item(lead)
-    ops: list[str] = []
+    replace = replace or {}
+    others = sorted({other for _, other in conflicts})
+    # TransactWriteItems lists condition checks first, then puts: `ops` follows that order.
+    ops: list[tuple[str, str]] = [("owner", other) for other in others]
     try:
         with TransactWrite(connection=_connection()) as tx:
+            for other in others:
+                tx.condition_check(
+                    LeadItem,
+                    lead_pk(other),
+                    LEAD_SK,
+                    condition=LeadItem.pk.exists() & LeadItem.erasing.does_not_exist(),
+                )
             if is_new:
                 tx.save(item, condition=LeadItem.pk.does_not_exist())
             else:
-                tx.save(item)  # VersionAttribute: only at the version read
-            ops.append("lead")
+                tx.save(item, condition=LeadItem.erasing.does_not_exist())  # and the version read (VersionAttribute)
+            ops.append(("lead", lead_id))
             for key in claim:
                 identity = KeyItem(key, IDENTITY_SK, entity="identity", lead_id=lead_id, created_at=now)
-                tx.save(identity, condition=KeyItem.pk.does_not_exist())
-                ops.append("key")
+                condition = KeyItem.pk.does_not_exist()
+                if key in replace:
+                    condition = condition | (KeyItem.lead_id == replace[key])
+                tx.save(identity, condition=condition)
+                ops.append(("key", key))
             tx.save(
                 TouchItem(
                     lead_pk(lead_id),
@@ -183,20 +227,21 @@ def save_capture(
                     created_at=now,
                 )
             )
-            ops.append("touch")
+            ops.append(("touch", lead_id))
             for key, other in conflicts:
                 for mine, theirs in ((lead_id, other), (other, lead_id)):
+                    # One item per (key, other lead): erasing either lead finds and removes both twins.
                     tx.save(
                         ConflictItem(
                             lead_pk(mine),
-                            f"CONFLICT#{key}",
+                            conflict_sk(key, theirs),
                             entity="conflict",
                             key=key,
                             other_lead_id=theirs,
                             detected_at=now,
                         )
                     )
-                    ops.append("conflict")
+                    ops.append(("conflict", mine))
             if delivery_key:
                 delivery = KeyItem(
                     delivery_key,
@@ -208,41 +253,122 @@ def save_capture(
                     expires_at=delivery_expires_at,
                 )
                 tx.save(delivery, condition=KeyItem.pk.does_not_exist())
-                ops.append("delivery")
+                ops.append(("delivery", delivery_key))
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
-        failed = {
+        failed = [
             ops[i]
             for i, r in enumerate(reasons)
             if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
-        }
-        if "delivery" in failed:
+        ]
+        kinds = {kind for kind, _ in failed}
+        if "delivery" in kinds:
             raise WriteConflict("delivery_exists") from exc
-        if "key" in failed:
+        if "key" in kinds:
             raise WriteConflict("key_taken") from exc
-        if "lead" in failed or exc.cause_response_code == "TransactionCanceledException":
-            # A version mismatch, or a concurrent transaction on the same items (TransactionConflict).
+        if "owner" in kinds:
+            raise WriteConflict("owner_gone", frozenset(ref for kind, ref in failed if kind == "owner")) from exc
+        if "lead" in kinds or exc.cause_response_code == "TransactionCanceledException":
+            # A version mismatch, an erasure that started, or a concurrent transaction on the same items.
             raise WriteConflict("lead_changed") from exc
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
 
 
-def erase_lead(lead_id: str) -> bool:
-    """Delete the lead, its touches, conflicts (both twins), identity items and delivery records."""
-    partition = list(AnyItem.query(lead_pk(lead_id)))
-    if not any(item.sk == LEAD_SK for item in partition):
-        return False
-    doomed: set[tuple[str, str]] = set()
-    for item in partition:
-        doomed.add((item.pk, item.sk))
-        if item.sk == LEAD_SK:
-            doomed.update((key, IDENTITY_SK) for key in item.identity_keys or [])
-        if item.delivery_key:
-            doomed.add((item.delivery_key, DELIVERY_SK))
-        if item.sk.startswith("CONFLICT#") and item.other_lead_id:
-            doomed.add((lead_pk(item.other_lead_id), item.sk))
-    with AnyItem.batch_write() as batch:
-        for pk, sk in sorted(doomed):
-            batch.delete(AnyItem(pk, sk))
+def conflict_sk(key: str, other_lead_id: str) -> str:
+    return f"CONFLICT#{key}#{other_lead_id}"
+
+
+def erase_lead(lead_id: str, *, now: datetime, delivery_ttl: timedelta) -> bool:
+    """Erase the lead and everything that names it; False when nothing of it is left (already erased).
+
+    Each step is idempotent and what a step removes is never needed to find what a later step removes, so
+    a failure at any point leaves something (the `erasing` lead item, at least) from which a retry finishes
+    the job. Cost: 1 UpdateItem + 1 Query of the partition + BatchWriteItems, plus one conditional DeleteItem
+    per identity key (a key may have been taken over by a new lead meanwhile: it is left alone then).
+    """
+    pk = lead_pk(lead_id)
+    stamp = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        marked = _mark_erasing(pk, stamp)
+        partition = list(AnyItem.query(pk, consistent_read=True))
+        if not marked and not partition:
+            return False
+        lead = next((item for item in partition if item.sk == LEAD_SK), None)
+        identity: set[str] = set(lead.identity_keys or []) if lead else set()
+        tombstones: dict[str, int] = {}
+        twins: set[tuple[str, str]] = set()
+        legacy_twins: set[tuple[str, str]] = set()
+        own: list[tuple[str, str]] = []
+        for item in partition:
+            if item.sk == LEAD_SK:
+                continue
+            own.append((item.pk, item.sk))
+            if item.delivery_key:
+                expires = _delivery_expiry(item.created_at, now, delivery_ttl)
+                if expires > now.timestamp():
+                    tombstones[item.delivery_key] = max(expires, tombstones.get(item.delivery_key, 0))
+            submitted = _plain(item.submitted) or {}
+            if submitted.get("email"):
+                identity.add(email_key(submitted["email"]))
+            if submitted.get("phone"):
+                identity.add(phone_key(submitted["phone"]))
+            if item.sk.startswith("CONFLICT#") and item.key and item.other_lead_id:
+                if item.sk == f"CONFLICT#{item.key}":  # written before twins carried the other lead's id
+                    legacy_twins.add((lead_pk(item.other_lead_id), item.sk))
+                else:
+                    twins.add((lead_pk(item.other_lead_id), conflict_sk(item.key, lead_id)))
+        # 1. A redelivery or replay of the lead's deliveries must not bring the person back.
+        with KeyItem.batch_write() as batch:
+            for key, expires in sorted(tombstones.items()):
+                batch.save(KeyItem(key, DELIVERY_SK, entity=TOMBSTONE, created_at=stamp, expires_at=expires))
+        # 2. Identity items, found directly by key (never by what points at them), while still the lead's.
+        for key in sorted(identity):
+            _delete_if(KeyItem(key, IDENTITY_SK), KeyItem.lead_id == lead_id)
+        for twin_pk, twin_sk in sorted(legacy_twins):
+            _delete_if(ConflictItem(twin_pk, twin_sk), ConflictItem.other_lead_id == lead_id)
+        # 3. Conflict twins on other leads, then the partition's own items (which named them), lead last.
+        for doomed in (sorted(twins), own, [(pk, LEAD_SK)] if lead or marked else []):
+            with AnyItem.batch_write() as batch:
+                for item_pk, item_sk in doomed:
+                    batch.delete(AnyItem(item_pk, item_sk))
+    except PynamoDBException as exc:
+        raise StoreUnavailable("The lead store did not complete the erasure; retry it.") from exc
     return True
+
+
+def _mark_erasing(pk: str, stamp: str) -> bool:
+    """Set `erasing` (kept from the first attempt) and bump the version, so no writer can put the lead back."""
+    try:
+        LeadItem._get_connection().update_item(
+            pk,
+            LEAD_SK,
+            actions=[LeadItem.erasing.set(LeadItem.erasing | stamp), LeadItem.version.add(1)],
+            condition=LeadItem.pk.exists(),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False  # no lead item: a retry after it was deleted, or an unknown id
+        raise
+    return True
+
+
+def _delete_if(item: KeyItem | ConflictItem, condition: Any) -> None:
+    try:
+        item.delete(condition=condition)
+    except DeleteError as exc:
+        # A failed condition: gone already, or another lead's now (taken over after a dangling repair).
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def _delivery_expiry(created_at: str | None, now: datetime, ttl: timedelta) -> int:
+    """When the delivery record written with a touch expires (created with the touch, same TTL)."""
+    try:
+        created = datetime.fromisoformat(created_at) if created_at else now
+    except ValueError:
+        created = now
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return int((created + ttl).timestamp())

@@ -6,6 +6,7 @@ Items, all carrying `entity` so stream consumers can filter:
 - conflict  pk=LEAD#<id>      sk=CONFLICT#<key>               a key owned by another lead (twin on the other)
 - identity  pk=EMAIL#…|PHONE#…|EXT#<provider>#<id>  sk=IDENTITY  uniqueness item → lead id
 - delivery  pk=EVENT#<provider>#<event id>           sk=DELIVERY  the answer given to a provider event
+- tombstone pk=EVENT#<provider>#<event id>           sk=DELIVERY  an erased lead's delivery: no lead data (TTL)
 - click     pk=CLICK#<platform>#<click id>           sk=CLICK     an ad click announced by click monitoring (TTL)
 """
 
@@ -72,6 +73,7 @@ class LeadItem(_Table):
     profile_updated_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    erasing = UnicodeAttribute(null=True)  # set when erasure starts: the lead is gone for readers and captures
     version = VersionAttribute()
 
 
@@ -85,9 +87,10 @@ class TouchItem(_Table):
 
 
 class KeyItem(_Table):
-    """Identity (uniqueness) items and delivery (idempotency) items: both map a key to a lead."""
+    """Identity (uniqueness) items and delivery (idempotency) items: both map a key to a lead.
+    A tombstone (entity `tombstone`) is a delivery item of an erased lead: no lead id, no answer."""
 
-    lead_id = UnicodeAttribute()
+    lead_id = UnicodeAttribute(null=True)
     answer = MapAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
@@ -123,7 +126,10 @@ class AnyItem(_Table):
     """Every item of a lead's partition, read for erasure (only what erasure needs is declared)."""
 
     identity_keys = ListAttribute(of=UnicodeAttribute, null=True)
+    erasing = UnicodeAttribute(null=True)
     delivery_key = UnicodeAttribute(null=True)
+    submitted = MapAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
     key = UnicodeAttribute(null=True)
     other_lead_id = UnicodeAttribute(null=True)
 

@@ -173,6 +173,9 @@ def _quarantine(args) -> int:
         detail = ", ".join(f"{r['field']}: {r['message']}" for r in result.get("reason", []))
         leads = " ".join(f"{a['lead_id']} ({a['status']})" for a in result.get("leads", []))
         print(f"{quarantine_id}  {result['outcome']}  {leads or detail}".rstrip())
+    from leadflow.observability import metrics
+
+    metrics.clear_metrics()  # capture counted its leads; an operator's shell is not where metrics are published
     print("replayed " + (", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())) or "nothing"))
     return 0 if not outcomes.get("missing") else 1
 

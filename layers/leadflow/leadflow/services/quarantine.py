@@ -214,5 +214,4 @@ def replay(quarantine_id: str, now: datetime | None = None) -> dict:
         store.record_replay(quarantine_id, reason, at)
         return {"quarantine_id": quarantine_id, "outcome": "quarantined", "reason": reason}
     store.remove(quarantine_id, record.identity_keys)
-    metrics.add_metric(name="QuarantineReplayed", unit=MetricUnit.Count, value=1)
     return {"quarantine_id": quarantine_id, "outcome": "captured", "source": record.source, **answer}

@@ -146,14 +146,21 @@ def test_quarantine_then_replay_after_the_mapping_is_fixed(api, aws, webhooks_fi
         assert value not in out
 
 
-def test_a_repeated_delivery_is_quarantined_once(api, aws):
-    # Given a signed delivery the schema refuses, delivered three times (each retry signed anew)
-    bad = {"email": "grace@navy-labs.io", "favourite_colour": "teal"}
+@pytest.mark.parametrize(
+    ("bad", "refused"),
+    [
+        ({"email": "grace@navy.io", "favourite_colour": "teal"}, {"data.favourite_colour": "is not a known field"}),
+        ({"first_name": "Anonymous"}, {"email": "email or phone is required to identify the lead"}),
+    ],
+    ids=["schema", "business rule"],
+)
+def test_a_repeated_delivery_is_quarantined_once(api, aws, bad, refused):
+    # Given a signed delivery validation refuses, delivered three times (each retry signed anew)
     replies = [api.post_generic(bad, "msg_repeat") for _ in range(3)]
     # Then every attempt is acknowledged, and the quarantine holds it once
     assert [(r.status, r.json["quarantined"]) for r in replies] == [(200, 1)] * 3
     (item,) = list_quarantine()
-    assert reasons(item) == {"data.favourite_colour": "is not a known field"}
+    assert reasons(item) == refused
     assert_no_lead_stored(aws)
 
 

@@ -127,10 +127,11 @@ def _quarantine(args) -> int:
 
         session = boto3.Session()
         cloudformation = session.client("cloudformation", region_name=session.region_name or "us-east-1")
-        outputs = {
-            o["OutputKey"]: o["OutputValue"]
-            for o in cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-        }
+        stack = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        if parameters.get("DefaultPhoneRegion"):  # phones are read as the functions read them
+            os.environ["LEADFLOW_DEFAULT_PHONE_REGION"] = parameters["DefaultPhoneRegion"]
         table = table or outputs.get("LeadsTableName")
         queue_url = queue_url or outputs.get("LeadFetchQueueUrl")
         # the provider configuration (e.g. Webflow labels) a replay maps with, as the functions read it
@@ -161,8 +162,8 @@ def _quarantine(args) -> int:
     items = quarantine.list_quarantine()
     if args.action == "list":
         for item in items:
-            fields = ", ".join(sorted({r["field"] for r in item["reason"]})) or "-"
-            print(f"{item['quarantine_id']}  {item['source']:<12} {item['kind']:<8} {item['received_at']:<21} {fields}")
+            reason = "; ".join(f"{r['field']}: {r['message']}" for r in item["reason"]) or "-"
+            print(f"{item['quarantine_id']}  {item['source']:<12} {item['kind']:<8} {item['received_at']:<25} {reason}")
         print(f"{len(items)} quarantined delivery(ies)")
         return 0
     chosen = [item["quarantine_id"] for item in items] if args.all else list(args.id)

@@ -117,7 +117,11 @@ def accept_signed_delivery(source: ModuleType, request: Request, verified: Any, 
         return answer
     reason = [r for error in errors for r in _reason(error)][:MAX_REASONS]
     body, verified_json = _stored_body(source, request, verified)
-    digest = hashlib.sha256(f"{source.NAME}\n".encode() + body).hexdigest()[:32]
+    # One item per delivery: named by its delivery key when parsing got that far, else by its body (a
+    # provider's retry resends the same bytes), so a repeat is quarantined once.
+    delivery_key = next((lead.event_key for lead in refused if lead.event_key), None)
+    identity = delivery_key.encode() if delivery_key else body
+    digest = hashlib.sha256(f"{source.NAME}\n".encode() + identity).hexdigest()[:32]
     at = _now(now)
     store.put(
         store.Quarantined(
@@ -127,7 +131,7 @@ def accept_signed_delivery(source: ModuleType, request: Request, verified: Any, 
             reason=reason,
             received_at=iso(at),
             expires_at=int((at + timedelta(days=settings().quarantine_ttl_days)).timestamp()),
-            delivery_key=next((lead.event_key for lead in refused if lead.event_key), None),
+            delivery_key=delivery_key,
             body=body,
             verified=verified_json,
             identity_keys=_keys(refused),

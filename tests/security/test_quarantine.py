@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import botocore.client
 import pytest
@@ -275,3 +276,39 @@ def test_a_double_submit_of_the_same_content_is_still_one_submission(api):
     second = api.post_form("website", fields)
     assert second.json == first.json
     assert api.get_lead_by_email("ana@one.dev").json["touches"]["count"] == 1
+
+
+# ------------------------------------------------------------------ on AWS: `--stack` finds what the functions use
+def test_replay_with_stack_uses_the_stacks_table_and_provider_configuration(api, aws, monkeypatch, capsys):
+    import boto3
+
+    # Given a quarantined Webflow delivery whose email label is not mapped and whose phone is a UK number
+    # (not a valid number in the default region US)
+    document = webflow_delivery()
+    document["payload"]["data"]["Phone"] = "020 7946 0018"
+    assert post_webflow(api, document).json["quarantined"] == 1
+    # And a stack for the UK whose outputs name the table and whose provider configuration now maps the label
+    fixed = {"webflow": {"fields": {"Geschäftliche Adresse": "email"}}}
+    template = {
+        "Parameters": {"DefaultPhoneRegion": {"Type": "String", "Default": "GB"}},
+        "Resources": {
+            "WebhooksConfigParameter": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/leadflow/test/webhooks", "Type": "String", "Value": json.dumps(fixed)},
+            }
+        },
+        "Outputs": {"LeadsTableName": {"Value": settings().table_name}},
+    }
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(
+        StackName="leadflow-test", TemplateBody=json.dumps(template)
+    )
+    current = {"LEADFLOW_WEBHOOKS_PARAMETER": "", "LEADFLOW_DEFAULT_PHONE_REGION": "US"}
+    for name, default in current.items():
+        monkeypatch.setenv(name, os.environ.get(name) or default)  # the CLI sets them for its process: undo after
+    # When the operator replays the quarantine against the stack
+    assert cli.main(["quarantine", "replay", "--all", "--stack", "leadflow-test"]) == 0
+    # Then the delivery is a lead, mapped with the stack's configuration and read in the stack's phone region
+    lead = api.get_lead_by_email(WEBFLOW_EMAIL)
+    assert lead.status == 200
+    assert lead.json["phone"] == "+442079460018"
+    assert list_quarantine() == []

@@ -312,3 +312,28 @@ def test_replay_with_stack_uses_the_stacks_table_and_provider_configuration(api,
     assert lead.status == 200
     assert lead.json["phone"] == "+442079460018"
     assert list_quarantine() == []
+
+
+def test_a_body_that_carries_its_credential_is_quarantined_without_it(api, aws, capsys):
+    from leadflow.store import quarantine as store  # noqa: PLC0415 - the feature under test
+    from tests.integration.test_provider_google_ads import delivery
+
+    # Given a Google Ads lead (authenticated by the google_key in its body) with a column value too long
+    document = delivery()
+    document["user_column_data"][0]["string_value"] = "x" * 300
+    body = encode(document)
+    # When Google delivers it twice
+    replies = [api.request("POST", "/v1/webhooks/google-ads", body, {"content-type": "application/json"})]
+    replies.append(api.request("POST", "/v1/webhooks/google-ads", body, {"content-type": "application/json"}))
+    assert [(r.status, r.json["quarantined"]) for r in replies] == [(200, 1), (200, 1)]
+    # Then it is quarantined once, counted once, and the stored body no longer holds the key
+    (item,) = list_quarantine()
+    record = store.get(item["quarantine_id"])
+    assert dev_secret("webhooks/google-ads")["google_key"] not in record.body.decode()
+    assert json.loads(record.body)["lead_id"] == document["lead_id"]
+    assert capsys.readouterr().out.count('"Quarantined":[1.0]') == 1
+    # And a replay (before any fix) reads it back and keeps it with the same reason
+    assert quarantine_cli("replay", "--all") == 0
+    (still,) = list_quarantine()
+    assert (still["replays"], reasons(still)) == (1, reasons(item))
+    assert_no_lead_stored(aws)

@@ -67,13 +67,14 @@ def _stored_body(source: ModuleType, request: Request, verified: Any) -> tuple[b
     if isinstance(verified, dict):  # the provider authenticates with a key inside the body (google-ads)
         secret_fields = set(getattr(source, "CREDENTIAL_FIELDS", ()))
         document = {k: v for k, v in verified.items() if k not in secret_fields}
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode(), _PARSED_BODY
+        text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)  # no bigger than it came
+        return text.encode("utf-8", "surrogatepass"), _PARSED_BODY
     return request.body, json.dumps({"value": verified})
 
 
 def _verified_for_replay(record: store.Quarantined) -> Any:
     if record.verified == _PARSED_BODY:
-        return json.loads(record.body or b"{}")
+        return json.loads((record.body or b"{}").decode("utf-8", "surrogatepass"))
     return json.loads(record.verified or '{"value": null}')["value"]
 
 
@@ -123,7 +124,7 @@ def accept_signed_delivery(source: ModuleType, request: Request, verified: Any, 
     identity = delivery_key.encode() if delivery_key else body
     digest = hashlib.sha256(f"{source.NAME}\n".encode() + identity).hexdigest()[:32]
     at = _now(now)
-    store.put(
+    stored = store.put(
         store.Quarantined(
             quarantine_id=digest,
             source=source.NAME,
@@ -137,7 +138,7 @@ def accept_signed_delivery(source: ModuleType, request: Request, verified: Any, 
             identity_keys=_keys(refused),
         )
     )
-    _quarantined(source.NAME, digest, reason)
+    _quarantined(source.NAME, digest, reason, stored)
     quarantined = max(1, len(refused))
     return {**answer, "received": answer["received"] + quarantined, "quarantined": quarantined}
 
@@ -148,7 +149,7 @@ def quarantine_pointer(provider: str, pointer: dict, error: ValidationFailed, no
     event = str(pointer.get("event_key") or pointer.get("id") or json.dumps(pointer, sort_keys=True))
     digest = hashlib.sha256(f"{provider}\npointer\n{event}".encode()).hexdigest()[:32]
     reason = _reason(error)
-    store.put(
+    stored = store.put(
         store.Quarantined(
             quarantine_id=digest,
             source=provider,
@@ -160,13 +161,14 @@ def quarantine_pointer(provider: str, pointer: dict, error: ValidationFailed, no
             pointer=pointer,
         )
     )
-    _quarantined(provider, digest, reason)
+    _quarantined(provider, digest, reason, stored)
 
 
-def _quarantined(provider: str, quarantine_id: str, reason: list[dict[str, str]]) -> None:
-    _count(provider)
+def _quarantined(provider: str, quarantine_id: str, reason: list[dict[str, str]], new: bool) -> None:
+    if new:  # a repeat of a delivery already in the quarantine is acknowledged again, not counted again
+        _count(provider)
     logger.warning(
-        "delivery quarantined",
+        "delivery quarantined" if new else "quarantined delivery repeated",
         extra={"provider": provider, "quarantine_id": quarantine_id, "fields": sorted({r["field"] for r in reason})},
     )
 

@@ -168,8 +168,13 @@ def _quarantine(args) -> int:
         return 0
     chosen = [item["quarantine_id"] for item in items] if args.all else list(args.id)
     outcomes: dict[str, int] = {}
+    from leadflow.errors import LeadFlowError
+
     for quarantine_id in chosen:
-        result = quarantine.replay(quarantine_id)
+        try:
+            result = quarantine.replay(quarantine_id)
+        except LeadFlowError as error:  # e.g. the store or the fetch queue is unreachable: the item is unchanged
+            result = {"outcome": "failed", "reason": [{"field": error.kind, "message": error.detail}]}
         outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
         detail = ", ".join(f"{r['field']}: {r['message']}" for r in result.get("reason", []))
         leads = " ".join(f"{a['lead_id']} ({a['status']})" for a in result.get("leads", []))
@@ -178,7 +183,7 @@ def _quarantine(args) -> int:
 
     metrics.clear_metrics()  # capture counted its leads; an operator's shell is not where metrics are published
     print("replayed " + (", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())) or "nothing"))
-    return 0 if not outcomes.get("missing") else 1
+    return 1 if outcomes.get("missing") or outcomes.get("failed") else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from leadflow.errors import MethodNotAllowed, UnsupportedMediaType
 from leadflow.observability import logger, metrics
 from leadflow.services.capture import capture_lead
+from leadflow.services.quarantine import accept_signed_delivery
 from leadflow.sources import webhook_source
 from leadflow.web import endpoint, request_from_event, response
 
@@ -24,12 +25,10 @@ def handler(event: dict, context: object) -> dict:
     if request.media_type != "application/json":
         raise UnsupportedMediaType("Send application/json.")
     verified = source.verify(request)
-    if hasattr(source, "parse_pointers"):
-        from leadflow.services.fetch import enqueue_pointers  # pointer-style providers only
-
-        queued = enqueue_pointers(source.NAME, source.parse_pointers(request, verified))
-        return response(200, {"received": queued})
-    answers = [capture_lead(lead) for lead in source.parse(request, verified)]
+    if getattr(source, "SIGNED", True):
+        # Signed: what validation refuses is quarantined, durable before this 2xx (the provider never retries it).
+        return response(200, accept_signed_delivery(source, request, verified))
+    answers = [capture_lead(lead) for lead in source.parse(request, verified)]  # unsigned: 422 tells the sender
     if hasattr(source, "respond"):  # a provider whose senders expect more in the answer (hubspot-forms)
         return source.respond(request, verified, answers)
     return response(200, {"received": len(answers), "leads": answers})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from tests.support.quarantine import assert_no_lead_stored, assert_quarantined, reasons
 from tests.support.signing import dev_secret, standard_webhook_headers
 
 LEAD = {
@@ -145,22 +146,24 @@ def test_oversize_body_is_413(api, aws):
     _assert_nothing_stored(api, aws)
 
 
-def test_schema_violation_is_422_with_field_paths(api, aws):
+def test_schema_violation_is_quarantined_with_field_paths(api, aws):
+    # Given a signed delivery the schema refuses
     bad = {"email": 42, "first_name": "x" * 500, "favourite_colour": "teal"}
     reply = api.post_generic(bad, "msg_422")
-    assert reply.status == 422
-    fields = {e["field"]: e["message"] for e in reply.json["errors"]}
+    # Then it is acknowledged (the sender must not retry it) and quarantined with the field paths
+    fields = reasons(assert_quarantined(reply, "generic"))
     assert fields["data.email"] == "must be of type string"
     assert fields["data.first_name"] == "must be at most 128 characters"
     assert fields["data.favourite_colour"] == "is not a known field"
-    _assert_nothing_stored(api, aws)
+    assert "teal" not in json.dumps(fields)
+    assert_no_lead_stored(aws)
 
 
-def test_neither_email_nor_phone_is_422(api, aws):
+def test_neither_email_nor_phone_is_quarantined(api, aws):
     reply = api.post_generic({"first_name": "Anonymous"}, "msg_anon")
-    assert reply.status == 422
-    assert reply.json["errors"] == [{"field": "email", "message": "email or phone is required to identify the lead"}]
-    _assert_nothing_stored(api, aws)
+    item = assert_quarantined(reply, "generic")
+    assert item["reason"] == [{"field": "email", "message": "email or phone is required to identify the lead"}]
+    assert_no_lead_stored(aws)
 
 
 def test_unknown_provider_is_404(api):

@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadflow.services.quarantine import list_quarantine
 from leadflow.sources import CALLBACK_PLATFORMS, WEBHOOK_PROVIDERS
 from leadflow_local.apigw import LambdaContext, build_event, load_function
 from leadflow_local.template import http_routes, load_template
@@ -558,12 +559,13 @@ def test_bodies_that_are_not_a_json_object_are_400_malformed(api):
         assert (reply.status, reply.json["title"]) == (400, "Malformed body"), body[:20]
 
 
-def test_data_that_is_not_an_object_is_422_naming_data(api):
+def test_data_that_is_not_an_object_is_quarantined_naming_data(api):
     body = b'{"type":"lead.submitted","data":"ada@example.io"}'
     reply = send("POST", "/v1/webhooks/{provider}", {"provider": "generic"}, "", signed_webhook(body), body)
-    assert reply.status == 422
-    assert [e["field"] for e in reply.json["errors"]] == ["data"]
-    assert "ada@example.io" not in reply.body  # the submitted value is not echoed back
+    (item,) = list_quarantine()
+    assert (reply.status, reply.json["quarantined"]) == (200, 1)
+    assert [r["field"] for r in item["reason"]] == ["data"]
+    assert "ada@example.io" not in reply.body + json.dumps(item)  # the submitted value is not echoed back
 
 
 def _raw_event(route: str, params: dict, body: str, *, base64_flag: bool, headers: dict) -> dict:
@@ -646,8 +648,11 @@ def test_unrepresentable_numbers_in_attributes_are_refused_not_503(api):
             signed_webhook(body, f"msg_{number.decode()}"),
             body,
         )
-        # Then the sender gets a 4xx (today: 503 "retry shortly", so the provider retries forever)
-        assert reply.status in (400, 422), (number, reply.body)
+        # Then the sender is not told to retry (it was 503 "retry shortly", so the provider retried forever):
+        # 400 when it is not JSON, else acknowledged and quarantined (a signed delivery validation refuses)
+        assert reply.status in (400, 200), (number, reply.body)
+        if reply.status == 200:
+            assert reply.json["quarantined"] == 1 and reply.json["leads"] == [], (number, reply.body)
 
 
 def test_overlong_webhook_id_is_refused_not_503(api):

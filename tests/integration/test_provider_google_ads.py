@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.providers import assert_nothing_stored, encode
+from tests.support.quarantine import assert_no_lead_stored, assert_quarantined, reasons
 from tests.support.signing import dev_secret
 
 URL = "/v1/webhooks/google-ads"
@@ -133,10 +134,10 @@ def test_malformed_json_is_400_before_the_key_is_checked(api, aws):
     assert_nothing_stored(api, aws, EMAIL)
 
 
-def test_invalid_column_value_is_422_with_the_column_path(api, aws):
+def test_invalid_column_value_is_quarantined_with_the_column_path(api, aws):
     document = delivery()
     document["user_column_data"][0]["string_value"] = "x" * 300
     reply = post(api, document)
-    assert reply.status == 422
-    assert {"field": "user_column_data.0", "message": "must be at most 256 characters"} in reply.json["errors"]
-    assert_nothing_stored(api, aws, EMAIL)
+    item = assert_quarantined(reply, "google-ads")
+    assert reasons(item)["user_column_data.0"] == "must be at most 256 characters"
+    assert_no_lead_stored(aws)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.support.fake_api import start_fake_api
 from tests.support.fetch import fetch_queues
+from tests.support.quarantine import assert_quarantined, reasons
 from tests.support.signing import dev_secret
 
 CLIENT_SECRET = dev_secret("webhooks/linkedin")["client_secret"]
@@ -214,10 +215,11 @@ def test_bad_signature_is_401_and_nothing_is_stored_or_queued(api, aws, linkedin
     _assert_nothing_stored_or_queued(api, aws, queues)
 
 
-def test_signed_but_invalid_notification_is_422_with_field_paths(api, linkedin):
+def test_signed_but_invalid_notification_is_quarantined_with_field_paths(api, linkedin):
+    platform, queues = linkedin
     reply = _post(api, {**NOTIFICATION, "leadAction": "UPDATED"})
-    assert reply.status == 422
-    assert [e["field"] for e in reply.json["errors"]] == ["leadAction"]
+    assert list(reasons(assert_quarantined(reply, "linkedin"))) == ["leadAction"]
+    assert queues.count(queues.queue_url) == 0
 
 
 # ------------------------------------------------------------------------------------------ properties

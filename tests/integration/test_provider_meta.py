@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.fake_graph import FakeGraph
 from tests.support.fetch import fetch_queues
+from tests.support.quarantine import assert_quarantined, reasons
 from tests.support.signing import dev_secret
 
 META = dev_secret("webhooks/meta")
@@ -192,7 +193,7 @@ def test_unsigned_or_tampered_deliveries_are_refused_and_nothing_is_queued(api, 
     assert api.get_lead_by_email("eve@example.com").status == 404
 
 
-def test_a_delivery_that_is_not_a_page_leadgen_body_is_422_with_field_paths(api, fetch):
+def test_a_delivery_that_is_not_a_page_leadgen_body_is_quarantined_with_field_paths(api, fetch):
     # Given a signed body whose leadgen id is not a Graph id
     body = json.dumps(
         {
@@ -202,9 +203,9 @@ def test_a_delivery_that_is_not_a_page_leadgen_body_is_422_with_field_paths(api,
     ).encode()
     # When it is posted
     reply = post_meta(api, body)
-    # Then it is refused with the field path and nothing is queued
-    assert reply.status == 422
-    assert any(e["field"].startswith("entry.0.changes.0.value.leadgen_id") for e in reply.json["errors"])
+    # Then it is acknowledged and quarantined with the field path, and nothing is queued
+    item = assert_quarantined(reply, "meta")
+    assert any(field.startswith("entry.0.changes.0.value.leadgen_id") for field in reasons(item))
     assert fetch.count(fetch.queue_url) == 0
 
 

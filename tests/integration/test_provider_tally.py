@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support.providers import assert_nothing_stored, encode, tally_headers
+from tests.support.quarantine import assert_no_lead_stored, assert_quarantined, reasons
 
 URL = "/v1/webhooks/tally"
 EMAIL = "sofia.ramos@kestrel-labs.es"
@@ -154,10 +155,9 @@ def test_missing_signature_header_is_401_and_stores_nothing(api, aws):
     assert_nothing_stored(api, aws, EMAIL)
 
 
-def test_not_a_form_response_is_422(api, aws):
+def test_not_a_form_response_is_quarantined(api, aws):
     document = delivery()
     document["eventType"] = "FORM_DELETED"
     reply = post(api, document)
-    assert reply.status == 422
-    assert reply.json["errors"][0]["field"] == "eventType"
-    assert_nothing_stored(api, aws, EMAIL)
+    assert list(reasons(assert_quarantined(reply, "tally"))) == ["eventType"]
+    assert_no_lead_stored(aws)

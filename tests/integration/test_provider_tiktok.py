@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.support.fake_api import start_fake_api
 from tests.support.fetch import fetch_queues
+from tests.support.quarantine import assert_quarantined, reasons
 from tests.support.signing import dev_secret
 
 CLIENT_SECRET = dev_secret("webhooks/tiktok")["client_secret"]
@@ -193,10 +194,9 @@ def test_malformed_content_string_is_400_and_nothing_queued(api, aws, tiktok):
     _assert_nothing_stored_or_queued(aws, queues)
 
 
-def test_content_without_a_lead_id_is_422_with_the_field_path(api, tiktok):
+def test_content_without_a_lead_id_is_quarantined_with_the_field_path(api, tiktok):
     reply = _post(api, envelope({"page_id": "1"}))
-    assert reply.status == 422
-    assert [e["field"] for e in reply.json["errors"]] == ["content.lead_id"]
+    assert list(reasons(assert_quarantined(reply, "tiktok"))) == ["content.lead_id"]
 
 
 # ------------------------------------------------------------------------------------------ properties

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from tests.support.providers import assert_nothing_stored, encode, typeform_headers
+from tests.support.quarantine import assert_no_lead_stored, assert_quarantined, reasons
 
 URL = "/v1/webhooks/typeform"
 EMAIL = "lin.chen@orbit-analytics.io"
@@ -162,19 +163,19 @@ def test_missing_or_malformed_signature_header_is_401_and_stores_nothing(api, aw
     assert_nothing_stored(api, aws, EMAIL)
 
 
-def test_answers_that_fail_validation_are_422_with_typeform_paths(api, aws):
+def test_answers_that_fail_validation_are_quarantined_with_typeform_paths(api, aws):
     # Given a signed response whose first-name answer is far too long
     document = delivery()
     document["form_response"]["answers"][0]["text"] = "x" * 500
     reply = post(api, document)
-    # Then it is refused with the answer's path, and nothing is stored
-    assert reply.status == 422
-    assert {"field": "form_response.answers.0", "message": "must be at most 128 characters"} in reply.json["errors"]
-    assert_nothing_stored(api, aws, EMAIL)
+    # Then it is acknowledged and quarantined with the answer's path, and no lead is stored
+    item = assert_quarantined(reply, "typeform")
+    assert reasons(item)["form_response.answers.0"] == "must be at most 128 characters"
+    assert_no_lead_stored(aws)
 
 
-def test_response_without_email_or_phone_is_422(api, aws):
+def test_response_without_email_or_phone_is_quarantined(api, aws):
     document = copy.deepcopy(delivery())
     document["form_response"]["answers"] = document["form_response"]["answers"][:2]
-    assert post(api, document).status == 422
-    assert_nothing_stored(api, aws, EMAIL)
+    assert list(reasons(assert_quarantined(post(api, document), "typeform"))) == ["email"]
+    assert_no_lead_stored(aws)

@@ -1,4 +1,4 @@
-"""The `leadflow` command: the local runtime (`up`, `demo`) and operator commands (`leads`, `dlq`).
+"""The `leadflow` command: the local runtime (`up`, `demo`) and operator commands (`leads`, `dlq`, `quarantine`).
 
 Operator commands talk to the HTTP API: a local stack (`--url http://127.0.0.1:3000`, the default) or a
 deployed one (`--url https://<api>.execute-api.<region>.amazonaws.com`, requests signed with your AWS
@@ -118,6 +118,74 @@ def _dlq(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- quarantine (the leads table, LeadFlow's own code)
+def _quarantine(args) -> int:
+    """List or replay quarantined deliveries. Replay runs capture in this process against the stack's table."""
+    table, queue_url, webhooks_parameter = args.table, args.queue_url, None
+    if args.stack:
+        import boto3
+
+        session = boto3.Session()
+        cloudformation = session.client("cloudformation", region_name=session.region_name or "us-east-1")
+        stack = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        if parameters.get("DefaultPhoneRegion"):  # phones are read as the functions read them
+            os.environ["LEADFLOW_DEFAULT_PHONE_REGION"] = parameters["DefaultPhoneRegion"]
+        table = table or outputs.get("LeadsTableName")
+        queue_url = queue_url or outputs.get("LeadFetchQueueUrl")
+        # the provider configuration (e.g. Webflow labels) a replay maps with, as the functions read it
+        webhooks_parameter = cloudformation.describe_stack_resource(
+            StackName=args.stack, LogicalResourceId="WebhooksConfigParameter"
+        )["StackResourceDetail"]["PhysicalResourceId"]
+    if args.endpoint_url:  # `leadflow up`: embedded AWS, tables and queues named by their logical ids
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    os.environ["LEADFLOW_TABLE_NAME"] = table or "LeadsTable"
+    if webhooks_parameter:
+        os.environ["LEADFLOW_WEBHOOKS_PARAMETER"] = webhooks_parameter
+    if args.action == "replay" and not queue_url and args.endpoint_url:
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=boto3.Session().region_name or "us-east-1")
+        queue_url = sqs.get_queue_url(QueueName="LeadFetchQueue")["QueueUrl"]
+    if queue_url:
+        os.environ["LEADFLOW_FETCH_QUEUE_URL"] = queue_url
+
+    from leadflow.config import settings
+    from leadflow.store import models
+
+    settings.cache_clear()
+    models.bind()
+    from leadflow.services import quarantine
+
+    items = quarantine.list_quarantine()
+    if args.action == "list":
+        for item in items:
+            reason = "; ".join(f"{r['field']}: {r['message']}" for r in item["reason"]) or "-"
+            print(f"{item['quarantine_id']}  {item['source']:<12} {item['kind']:<8} {item['received_at']:<25} {reason}")
+        print(f"{len(items)} quarantined delivery(ies)")
+        return 0
+    chosen = [item["quarantine_id"] for item in items] if args.all else list(args.id)
+    outcomes: dict[str, int] = {}
+    from leadflow.errors import LeadFlowError
+
+    for quarantine_id in chosen:
+        try:
+            result = quarantine.replay(quarantine_id)
+        except LeadFlowError as error:  # e.g. the store or the fetch queue is unreachable: the item is unchanged
+            result = {"outcome": "failed", "reason": [{"field": error.kind, "message": error.detail}]}
+        outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
+        detail = ", ".join(f"{r['field']}: {r['message']}" for r in result.get("reason", []))
+        leads = " ".join(f"{a['lead_id']} ({a['status']})" for a in result.get("leads", []))
+        print(f"{quarantine_id}  {result['outcome']}  {leads or detail}".rstrip())
+    from leadflow.observability import metrics
+
+    metrics.clear_metrics()  # capture counted its leads; an operator's shell is not where metrics are published
+    print("replayed " + (", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())) or "nothing"))
+    return 1 if outcomes.get("missing") or outcomes.get("failed") else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -161,9 +229,26 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--queue-url", default=os.environ.get("LEADFLOW_FETCH_QUEUE_URL"))
         sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
 
+    quarantine = commands.add_parser(
+        "quarantine", help="signed deliveries validation refused: list them, replay them after a mapping fix"
+    )
+    quarantine_commands = quarantine.add_subparsers(dest="action", required=True)
+    quarantine_list = quarantine_commands.add_parser("list", help="id, source, kind, received_at, fields (no PII)")
+    quarantine_replay = quarantine_commands.add_parser("replay", help="run them through capture again")
+    chosen_q = quarantine_replay.add_mutually_exclusive_group(required=True)
+    chosen_q.add_argument("--all", action="store_true", help="replay every quarantined delivery")
+    chosen_q.add_argument("--id", action="append", help="a quarantine id (repeatable)")
+    for sub in (quarantine_list, quarantine_replay):
+        sub.add_argument("--stack", help="CloudFormation stack whose outputs name the table (on AWS)")
+        sub.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
+        sub.add_argument("--queue-url", default=os.environ.get("LEADFLOW_FETCH_QUEUE_URL"))
+        sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
+
     args = parser.parse_args(argv)
     if args.command == "dlq":
         return _dlq(args)
+    if args.command == "quarantine":
+        return _quarantine(args)
     if args.command == "up":
         from leadflow_local.runtime import run
 

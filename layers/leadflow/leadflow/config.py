@@ -32,6 +32,7 @@ class Settings:
     max_body_bytes: int
     signature_tolerance: int
     delivery_ttl_days: int
+    quarantine_ttl_days: int
     fetch_queue_url: str | None
     fetch_dlq_url: str | None
     fetch_max_attempts: int
@@ -74,6 +75,8 @@ def settings() -> Settings:
         max_body_bytes=int(env.get("LEADFLOW_MAX_BODY_BYTES", MAX_BODY_BYTES)),
         signature_tolerance=int(env.get("LEADFLOW_SIGNATURE_TOLERANCE", SIGNATURE_TOLERANCE_SECONDS)),
         delivery_ttl_days=int(env.get("LEADFLOW_DELIVERY_TTL_DAYS", "90")),
+        # Signed deliveries that validation refused are kept this long for `leadflow quarantine replay`.
+        quarantine_ttl_days=max(1, int(env.get("LEADFLOW_QUARANTINE_TTL_DAYS", "30"))),
         # Lead fetches of pointer-style providers (meta, linkedin, tiktok): SQS queue and dead-letter queue.
         fetch_queue_url=env.get("LEADFLOW_FETCH_QUEUE_URL") or None,
         fetch_dlq_url=env.get("LEADFLOW_FETCH_DLQ_URL") or None,

@@ -15,6 +15,8 @@ from leadflow.errors import FieldError, ValidationFailed
 
 # A provider's submission time is trusted for ordering only within reason (clock skew, old redeliveries).
 _MAX_FUTURE = timedelta(minutes=5)
+# The lead attribute listing what was kept but not trusted (e.g. "invalid_email"), for review in the lead JSON.
+QUALITY_FLAGS = "quality_flags"
 
 
 def _occurred(inp: LeadInput, now: datetime) -> datetime:
@@ -39,9 +41,7 @@ def prepare(inp: LeadInput, default_region: str, now: datetime) -> Submission:
     """Normalise and validate one submission; raises ValidationFailed with field paths."""
     errors: list[FieldError] = []
     fields = inp.fields
-    email, error = n.normalise_email(fields.get("email"))
-    if error:
-        errors.append(error)
+    email, email_error = n.normalise_email(fields.get("email"))
     country = n.normalise_country(fields.get("country"))
     region = country if country and len(country) == 2 else default_region
     phone, phone_error = n.normalise_phone(fields.get("phone"), region)
@@ -49,12 +49,23 @@ def prepare(inp: LeadInput, default_region: str, now: datetime) -> Submission:
     errors.extend(
         FieldError(f"attributes.{k}", "is a number out of range") for k, v in attributes.items() if not _storable(v)
     )
+    # One reachable identity is enough: a malformed email or phone next to a valid other one keeps the lead,
+    # with the bad value as typed in an attribute and a flag saying why (never in an error or a log line).
+    flags: list[str] = []
+    if email_error:
+        if phone:
+            attributes["invalid_email"] = n.clean_text(fields.get("email"), 320)
+            flags.append("invalid_email")
+        else:
+            errors.append(email_error)
     if phone_error:
         if email:
-            # The person is reachable by email: keep the lead and the phone as typed, flagged for review.
             attributes["phone_unverified"] = n.clean_text(fields.get("phone"), 64)
+            flags.append("phone_unverified")
         else:
             errors.append(phone_error)
+    if flags:
+        attributes[QUALITY_FLAGS] = flags
     if errors:
         raise ValidationFailed(errors)
     if not email and not phone:

@@ -13,7 +13,8 @@ function calls `fetch_and_capture` for each SQS record. Provider modules (see `l
 
 Retries: a retryable failure (timeout, 5xx, 429, throttled store) reports the record as failed, after
 pushing its next delivery back exponentially (ChangeMessageVisibility). A message is finished when every
-pointer is captured or failed for good (4xx other than 408/425/429, invalid lead), or when its receive
+pointer is captured, quarantined (the fetched lead fails validation: `leadflow.services.quarantine`) or
+failed for good (4xx other than 408/425/429), or when its receive
 count reaches LEADFLOW_FETCH_MAX_ATTEMPTS: then each pointer still failing goes to the dead-letter queue as
 a message of its own with `failure_reason`, `failed_at` and `provider` attributes, and the record is
 reported as processed, so the DLQ always says why. Capture is idempotent on the provider's lead id, so the
@@ -162,6 +163,15 @@ def fetch_and_capture(record: dict, now: datetime | None = None) -> None:
                 metrics.add_metric(name="LeadFetched", unit=MetricUnit.Count, value=1)
                 continue
             except Exception as exc:
+                outcome = exc
+        if isinstance(outcome, ValidationFailed):
+            # A genuine lead the mapping or schema refuses never passes on a retry: quarantine its pointer.
+            try:
+                from leadflow.services.quarantine import quarantine_pointer
+
+                quarantine_pointer(provider, pointer, outcome, now)
+                continue
+            except Exception as exc:  # the quarantine write failed (StoreUnavailable): retried like any store error
                 outcome = exc
         failures.append((pointer, outcome))
     if not failures:

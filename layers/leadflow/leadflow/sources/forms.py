@@ -9,6 +9,7 @@ honeypot field, where plain HTML forms may be redirected after submitting, and a
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -196,7 +197,11 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
         raise ValidationFailed(missing)
 
     if document.get("submission_id"):
-        key = event_key(config.source, f"sub:{document['submission_id']}")
+        # The client chooses submission_id (a cached page may reuse it), so it is never the key alone: the key
+        # covers the whole mapped submission too. The same id with another person's answers is a submission of
+        # its own (never their lead id back); a genuine resubmission of the same content is still one.
+        content = json.dumps(document, sort_keys=True, default=str).encode("utf-8", "surrogatepass")
+        key = event_key(config.source, f"sub:{hashlib.sha256(content).hexdigest()[:40]}")
     else:
         # No client submission id: an identical body to the same form within the hour is one submission
         # (double clicks, browser retries), so it never becomes two touches.

@@ -30,6 +30,7 @@ from leadflow.web import Request, json_object
 NAME = "google-ads"
 SCHEMA = "google_ads.v1.json"
 SECRET = "webhooks/google-ads"
+CREDENTIAL_FIELDS = ("google_key",)  # never kept with a quarantined lead
 
 # column_id → lead field. The second group only fills a field the first left empty.
 COLUMNS = {

@@ -34,6 +34,7 @@ from leadflow.web import Request, cors_headers, json_object, response
 from leadflow.web import preflight as web_preflight
 
 NAME = "hubspot-forms"
+SIGNED = False  # like a website form: refusals are answered 422 with field errors, never quarantined
 FORM_ID = "hubspot-forms"
 SCHEMA = "hubspot_forms.v1.json"
 INLINE_MESSAGE = "Thanks for submitting the form."

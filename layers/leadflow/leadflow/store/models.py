@@ -8,11 +8,15 @@ Items, all carrying `entity` so stream consumers can filter:
 - delivery  pk=EVENT#<provider>#<event id>           sk=DELIVERY  the answer given to a provider event
 - tombstone pk=EVENT#<provider>#<event id>           sk=DELIVERY  an erased lead's delivery: no lead data (TTL)
 - click     pk=CLICK#<platform>#<click id>           sk=CLICK     an ad click announced by click monitoring (TTL)
+- quarantine pk=QUARANTINE  sk=QUARANTINE#<id>            a signed delivery validation refused (TTL; one
+             partition, so `leadflow quarantine list` is a Query, never a Scan)
+- quarantine key  pk=EMAIL#…|PHONE#…|EXT#…  sk=QUARANTINE#<id>  finds a person's quarantined deliveries (TTL)
 """
 
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
@@ -28,6 +32,7 @@ LEAD_SK = "LEAD"
 IDENTITY_SK = "IDENTITY"
 DELIVERY_SK = "DELIVERY"
 CLICK_SK = "CLICK"
+QUARANTINE_PK = "QUARANTINE"
 
 
 def lead_pk(lead_id: str) -> str:
@@ -118,6 +123,35 @@ class ClickItem(_Table):
     expires_at = NumberAttribute()
 
 
+class QuarantineItem(_Table):
+    """A signed delivery (or a fetched lead's pointer) that validation refused, kept for replay (TTL).
+
+    `body` holds personal data: it is stored like a lead (same table, same encryption), never logged, and
+    expires with `expires_at`. `reason` holds field paths and messages only, never submitted values.
+    """
+
+    source = UnicodeAttribute()
+    kind = UnicodeAttribute()  # "delivery": the verified body; "pointer": a lead to fetch again
+    quarantine_id = UnicodeAttribute()
+    delivery_key = UnicodeAttribute(null=True)
+    reason = ListAttribute(of=MapAttribute, default=list)
+    received_at = UnicodeAttribute()
+    replayed_at = UnicodeAttribute(null=True)
+    replays = NumberAttribute(default=0)
+    body = BinaryAttribute(null=True, legacy_encoding=False)
+    verified = UnicodeAttribute(null=True)  # JSON of what the provider's verify returned (parse needs it)
+    pointer = MapAttribute(null=True)
+    identity_keys = ListAttribute(of=UnicodeAttribute, null=True)
+    expires_at = NumberAttribute()
+
+
+class QuarantineKeyItem(_Table):
+    """`<identity key>` / `QUARANTINE#<id>`: lets an erasure find the deliveries quarantined for a person."""
+
+    quarantine_id = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
 class LookupItem(KeyItem, ClickItem):
     """What capture's one BatchGetItem reads: identity, delivery and click items."""
 
@@ -134,7 +168,17 @@ class AnyItem(_Table):
     other_lead_id = UnicodeAttribute(null=True)
 
 
-ALL_MODELS = (LeadItem, TouchItem, KeyItem, ConflictItem, AnyItem, ClickItem, LookupItem)
+ALL_MODELS = (
+    LeadItem,
+    TouchItem,
+    KeyItem,
+    ConflictItem,
+    AnyItem,
+    ClickItem,
+    LookupItem,
+    QuarantineItem,
+    QuarantineKeyItem,
+)
 
 
 def bind(config: Settings | None = None) -> None:

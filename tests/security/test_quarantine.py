@@ -21,7 +21,13 @@ from tests.integration.test_provider_meta import graph_lead, leadgen_delivery, m
 from tests.support.fake_graph import FakeGraph
 from tests.support.fetch import fetch_queues
 from tests.support.providers import encode, webflow_headers
-from tests.support.quarantine import assert_no_lead_stored, assert_quarantined, list_quarantine, reasons
+from tests.support.quarantine import (
+    QUARANTINE_ENTITIES,
+    assert_no_lead_stored,
+    assert_quarantined,
+    list_quarantine,
+    reasons,
+)
 from tests.support.signing import dev_secret
 
 BAD_EMAIL = "ada.lovelace@@analytical"
@@ -217,6 +223,22 @@ def test_a_quarantined_person_is_found_by_their_identity_keys_for_erasure(api):
     assert store.erase_for_keys(["EMAIL#grace@navy-labs.io"]) == 1
     assert list_quarantine() == []
     assert store.quarantined_for_keys(["EMAIL#grace@navy-labs.io", "PHONE#+14155550188"]) == {}
+
+
+def test_erasing_the_persons_lead_removes_their_quarantined_deliveries(api, aws):
+    # Given a quarantined delivery of a person who also has a lead (a later, valid delivery)
+    api.post_generic({"email": "Grace@Navy-Labs.io", "attributes": {"score": 1e300}}, "msg_broken")
+    assert len(list_quarantine()) == 1
+    lead_id = api.post_generic({"email": "grace@navy-labs.io", "first_name": "Grace"}, "msg_ok").json["leads"][0][
+        "lead_id"
+    ]
+    # When the operator erases the lead
+    assert api.request("DELETE", f"/v1/leads/{lead_id}").status == 204
+    # Then the quarantined delivery (which holds the person's data) is gone too, with its erasure index
+    assert list_quarantine() == []
+    items = aws.scan(TableName=settings().table_name)["Items"]
+    assert not [i for i in items if i["entity"]["S"] in QUARANTINE_ENTITIES]
+    assert "navy-labs" not in json.dumps(items).lower()
 
 
 def test_unsigned_hubspot_forms_keep_answering_422(api, aws):

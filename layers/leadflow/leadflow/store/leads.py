@@ -323,6 +323,11 @@ def erase_lead(lead_id: str, *, now: datetime, delivery_ttl: timedelta) -> bool:
         with KeyItem.batch_write() as batch:
             for key, expires in sorted(tombstones.items()):
                 batch.save(KeyItem(key, DELIVERY_SK, entity=TOMBSTONE, created_at=stamp, expires_at=expires))
+        # 1b. Deliveries of the person that validation refused (quarantined with their identity keys). The
+        # erasing lead item still names the keys, so a retry after a failure here finds them again.
+        from leadflow.store import quarantine  # imports this module: bound late
+
+        quarantine.erase_for_keys(sorted(identity))
         # 2. Identity items, found directly by key (never by what points at them), while still the lead's.
         for key in sorted(identity):
             _delete_if(KeyItem(key, IDENTITY_SK), KeyItem.lead_id == lead_id)

@@ -263,14 +263,10 @@ def test_secrets_manager_json_array_and_file_array_give_the_same_secret_list(mon
 
 def test_typeform_delivery_signed_with_the_previous_secret_becomes_a_lead_on_aws(aws, api, monkeypatch):
     # Given the Lambda reads secrets from Secrets Manager, where Typeform's is ["new", "old"]
-    monkeypatch.delenv("LEADFLOW_SECRETS_FILE")
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "CaptureWebhookFunction")
-    monkeypatch.setenv("LEADFLOW_SECRETS_PREFIX", PREFIX)
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(
         Name=PREFIX + "webhooks/typeform", SecretString=json.dumps([NEW, OLD])
     )
-    settings.cache_clear()
-    _reset_parameter_caches()
+    _on_lambda_without_secrets_file(monkeypatch)
     body = json.dumps(
         {
             "event_id": "01ROTATION",
@@ -303,3 +299,36 @@ def test_typeform_delivery_signed_with_the_previous_secret_becomes_a_lead_on_aws
     assert accepted.status == 200, accepted.body
     assert accepted.json["received"] == 1
     assert refused.status == 401
+
+
+def _on_lambda_without_secrets_file(monkeypatch) -> None:
+    monkeypatch.delenv("LEADFLOW_SECRETS_FILE")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "CaptureWebhookFunction")
+    monkeypatch.setenv("LEADFLOW_SECRETS_PREFIX", PREFIX)
+    settings.cache_clear()
+    _reset_parameter_caches()
+
+
+def test_a_secret_that_cannot_be_read_for_now_answers_503_and_a_missing_one_500(aws, api, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    _on_lambda_without_secrets_file(monkeypatch)
+    body = json.dumps({"event_id": "01THROTTLED", "form_response": {}}).encode()
+    try:
+        # Given Secrets Manager has no Typeform secret for this stage (a deployment mistake)
+        missing = api.request("POST", "/v1/webhooks/typeform", body, typeform_headers(body, NEW))
+
+        # And Secrets Manager throttling the function for another provider
+        def throttled(self, name, **kwargs):
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetSecretValue")
+
+        monkeypatch.setattr(parameters.SecretsProvider, "_get", throttled)
+        busy = api.request("POST", "/v1/webhooks/tally", body, tally_headers(body, NEW))
+    finally:
+        settings.cache_clear()
+        _reset_parameter_caches()
+
+    # Then the missing secret is a configuration error (500, alarmed), and the throttled read asks Tally to retry
+    assert missing.status == 500
+    assert busy.status == 503, busy.body
+    assert busy.headers["retry-after"].isdigit()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 if TYPE_CHECKING:  # pragma: no cover
     from aws_lambda_powertools import Tracer
@@ -44,8 +45,8 @@ def count_refusals_as(route: str, provider: str) -> None:
 def record_refusal(status: int) -> None:
     """One `Refused` datapoint for a 401/403/422 of a request whose provider is known (else nothing)."""
     scope = _refusal_scope.get()
-    if scope is None or status not in REFUSAL_STATUSES:
-        return
+    if scope is None or status not in REFUSAL_STATUSES or is_metrics_disabled():
+        return  # single_metric prints even when metrics are disabled (`leadflow up`), so check here
     route, provider = scope
     with single_metric(name="Refused", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         # FunctionName keeps each stack's alarms to its own refusals (dev and prod may share an account)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import botocore.client
 import pytest
@@ -72,7 +73,7 @@ def recorder(monkeypatch) -> Recorder:
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return load_template()
+    return load_template(Path(__file__).resolve().parents[2] / "template.yaml")
 
 
 def _assert_granted(template: dict, function: str, called: set[str]) -> None:

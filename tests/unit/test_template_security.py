@@ -68,7 +68,8 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
 
-_CAPTURE = {"GetItem", "BatchGetItem", "PutItem"}  # lookup, merge read, the transaction's Puts
+# lookup, merge read, the transaction's Puts and its checks that conflicting owners are live (erasure)
+_CAPTURE = {"GetItem", "BatchGetItem", "PutItem", "ConditionCheckItem"}
 DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "HealthFunction": set(),
     "CaptureFormFunction": _CAPTURE,

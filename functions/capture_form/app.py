@@ -5,7 +5,7 @@ import uuid
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leadflow.errors import LeadFlowError
-from leadflow.observability import logger, metrics
+from leadflow.observability import count_refusals_as, logger, metrics
 from leadflow.services.capture import capture_lead
 from leadflow.sources import forms
 from leadflow.web import cors_headers, endpoint, preflight, request_from_event, response
@@ -17,6 +17,7 @@ from leadflow.web import cors_headers, endpoint, preflight, request_from_event, 
 def handler(event: dict, context: object) -> dict:
     request = request_from_event(event)
     form = forms.form(request.path_params.get("form_id", ""))
+    count_refusals_as("form", form.form_id)  # a registry name, not input: unknown forms are 404 above
     origin = forms.check_origin(form, request)
     cors = cors_headers(origin)
     if request.method == "OPTIONS":

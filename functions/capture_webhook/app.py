@@ -1,7 +1,7 @@
 """POST /v1/webhooks/{provider}: provider deliveries become leads (GET: subscription checks; OPTIONS: CORS)."""
 
 from leadflow.errors import MethodNotAllowed, UnsupportedMediaType
-from leadflow.observability import logger, metrics
+from leadflow.observability import count_refusals_as, logger, metrics
 from leadflow.services.capture import capture_lead
 from leadflow.services.quarantine import accept_signed_delivery
 from leadflow.sources import webhook_source
@@ -14,6 +14,7 @@ from leadflow.web import endpoint, request_from_event, response
 def handler(event: dict, context: object) -> dict:
     request = request_from_event(event)
     source = webhook_source(request.path_params.get("provider", ""))
+    count_refusals_as("webhook", source.NAME)
     if request.method == "OPTIONS":
         if not hasattr(source, "preflight"):
             raise MethodNotAllowed("This provider is not posted to from browsers.")

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from leadflow.config import settings
 from leadflow.errors import LeadFlowError, MalformedBody, PayloadTooLarge, UnsupportedMediaType
-from leadflow.observability import logger
+from leadflow.observability import end_request, logger, record_refusal
 
 PROBLEM_TYPE = "https://leadflow.dev/problems/"
 
@@ -181,9 +181,12 @@ def endpoint(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict
                 logger.error("request failed", extra={"kind": error.kind})
             else:
                 logger.info("request refused", extra={"kind": error.kind, "status": error.status})
+                record_refusal(error.status)  # 401/403/422 of a known provider: the `Refused` metric
             return problem(error, getattr(error, "headers", None))
         except Exception:
             logger.exception("unexpected failure")
             return problem(LeadFlowError("The request could not be processed."))
+        finally:
+            end_request()
 
     return wrapper

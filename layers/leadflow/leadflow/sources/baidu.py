@@ -20,7 +20,7 @@ import hashlib
 import re
 
 from leadflow.errors import SignatureInvalid
-from leadflow.secrets import secret_field
+from leadflow.secrets import secret_list
 from leadflow.sources.base import constant_time_equal
 from leadflow.sources.clicks import click_document, query_params
 from leadflow.web import Request
@@ -61,10 +61,12 @@ def verify(request: Request, now: float | None = None) -> None:
     url, sign = called_url(request)
     if not _SIGN.match(sign):
         raise SignatureInvalid("The sign is not 32 hexadecimal characters.")
-    akey = secret_field(SECRET, "akey")
-    # md5 because Baidu's scheme prescribes it; compared in constant time.
-    expected = hashlib.md5((url + akey).encode("utf-8", "surrogatepass")).hexdigest()  # noqa: S324
-    if not constant_time_equal(expected, sign.lower()):
+    matched = False
+    for akey in secret_list(SECRET, "akey"):  # current and, while rotating, previous akeys
+        # md5 because Baidu's scheme prescribes it; compared in constant time.
+        expected = hashlib.md5((url + akey).encode("utf-8", "surrogatepass")).hexdigest()  # noqa: S324
+        matched |= constant_time_equal(expected, sign.lower())
+    if not matched:
         raise SignatureInvalid("The sign does not match the called URL.")
 
 

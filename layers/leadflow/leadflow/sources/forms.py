@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from leadflow.errors import (
     Forbidden,
     NotFound,
     UnsupportedMediaType,
+    UpstreamUnavailable,
     ValidationFailed,
 )
 from leadflow.sources import captcha as captcha_check
@@ -104,28 +106,58 @@ def _form_config(form_id: str, raw: dict) -> FormConfig:
     )
 
 
-def _load_registry_document() -> dict:
-    config = settings()
-    if config.forms_file:
-        with open(config.forms_file, encoding="utf-8") as handle:
-            return json.load(handle)
-    if config.forms_parameter:
-        from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS, cached 5 minutes
-
-        return parameters.get_parameter(config.forms_parameter, transform="json", max_age=300)
-    return {"forms": {}}
+MAX_AGE_SECONDS = 300  # an SSM change reaches every warm function within this
 
 
-@lru_cache(maxsize=1)
-def registry() -> dict[str, FormConfig]:
+@lru_cache(maxsize=4)
+def _compiled(text: str) -> dict[str, FormConfig]:
+    """The registry built from its JSON text (cached by content, so a changed parameter is rebuilt)."""
     try:
-        document = _load_registry_document()
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError("The form registry could not be read.") from exc
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError("The form registry is not valid JSON.") from exc
     errors = schemas.field_errors("form_registry.v1.json", document)
     if errors:
         raise ConfigurationError("The form registry is invalid: " + "; ".join(f"{e.field} {e.message}" for e in errors))
     return {form_id: _form_config(form_id, raw) for form_id, raw in document["forms"].items()}
+
+
+@lru_cache(maxsize=4)
+def _file_text(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _registry_text() -> str:
+    config = settings()
+    if config.forms_file:
+        try:
+            stat = os.stat(config.forms_file)
+            return _file_text(config.forms_file, stat.st_mtime_ns, stat.st_size)
+        except OSError as exc:
+            raise ConfigurationError("The form registry could not be read.") from exc
+    if config.forms_parameter:
+        from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS
+
+        try:
+            # Powertools caches the value for MAX_AGE_SECONDS, then reads SSM again: no process-lifetime copy
+            value = parameters.get_parameter(config.forms_parameter, max_age=MAX_AGE_SECONDS)
+        except parameters.exceptions.GetParameterError as exc:
+            raise UpstreamUnavailable("The form registry could not be read; retry shortly.") from exc
+        return value if isinstance(value, str) else str(value)
+    return '{"forms": {}}'
+
+
+def registry() -> dict[str, FormConfig]:
+    return _compiled(_registry_text())
+
+
+def _clear_caches() -> None:
+    _compiled.cache_clear()
+    _file_text.cache_clear()
+
+
+registry.cache_clear = _clear_caches  # type: ignore[attr-defined] - tests reset it as they did the lru_cache
 
 
 def form(form_id: str) -> FormConfig:

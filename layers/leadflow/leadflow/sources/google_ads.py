@@ -22,7 +22,7 @@ from typing import Any
 from leadflow import schemas
 from leadflow.domain.model import LeadInput
 from leadflow.errors import SignatureInvalid
-from leadflow.secrets import secret_field
+from leadflow.secrets import secret_list
 from leadflow.sources.base import constant_time_equal, event_key
 from leadflow.sources.mapping import LeadDocument, attribute_name
 from leadflow.web import Request, json_object
@@ -51,8 +51,12 @@ def verify(request: Request, now: float | None = None) -> dict[str, Any]:
     """The parsed lead when its google_key is the configured one (401 otherwise)."""
     document = json_object(request)  # 400 for malformed JSON, before the key can be read
     offered = document.get("google_key")
-    expected = secret_field(SECRET, "google_key")
-    if not isinstance(offered, str) or not offered or not constant_time_equal(expected, offered):
+    if not isinstance(offered, str) or not offered:
+        raise SignatureInvalid("The google_key does not match the key configured for this lead form.")
+    matched = False
+    for expected in secret_list(SECRET, "google_key"):  # current and, while rotating, previous keys
+        matched |= constant_time_equal(expected, offered)
+    if not matched:
         raise SignatureInvalid("The google_key does not match the key configured for this lead form.")
     return document
 

@@ -28,7 +28,7 @@ from urllib.parse import quote
 from leadflow import schemas
 from leadflow.domain.model import LeadInput
 from leadflow.errors import FieldError, MalformedBody, SignatureInvalid, ValidationFailed
-from leadflow.secrets import secret_field
+from leadflow.secrets import secret_field, secret_list
 from leadflow.sources import http
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256, lead_input_from_flat, parse_time
 from leadflow.web import Request, json_object, response
@@ -58,7 +58,8 @@ PREDEFINED_FIELDS = {
 
 
 def _client_secret() -> bytes:
-    return secret_field(SECRET, "client_secret").encode()
+    """The current client secret (the first of a rotation list)."""
+    return secret_list(SECRET, "client_secret")[0].encode()
 
 
 # -------------------------------------------------------------------------------------- validation GET
@@ -75,8 +76,10 @@ def verify(request: Request, now: float | None = None) -> None:
     offered = (request.header("x-li-signature") or "").strip().lower()
     if not offered:
         raise SignatureInvalid("The X-LI-Signature header is missing.")
-    expected = hmac_sha256(_client_secret(), b"hmacsha256=" + request.body).hex()
-    if not constant_time_equal(expected, offered):
+    matched = False
+    for secret in secret_list(SECRET, "client_secret"):  # current and, while rotating, previous secrets
+        matched |= constant_time_equal(hmac_sha256(secret.encode(), b"hmacsha256=" + request.body).hex(), offered)
+    if not matched:
         raise SignatureInvalid("The X-LI-Signature does not match.")
 
 

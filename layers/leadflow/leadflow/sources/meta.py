@@ -23,7 +23,7 @@ from typing import Any
 
 from leadflow.domain.model import LeadInput
 from leadflow.errors import Forbidden, MalformedBody, SignatureInvalid
-from leadflow.secrets import secret_field
+from leadflow.secrets import secret_field, secret_list
 from leadflow.sources import http
 from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256, parse_time
 from leadflow.web import Request, json_object, response
@@ -70,8 +70,11 @@ def verify(request: Request, now: float | None = None) -> bool:
     header = request.header("x-hub-signature-256") or ""
     if not header.startswith(SIGNATURE_PREFIX):
         raise SignatureInvalid("The X-Hub-Signature-256 header is missing or malformed.")
-    expected = SIGNATURE_PREFIX + hmac_sha256(secret_field(SECRET, "app_secret").encode(), request.body).hex()
-    if not constant_time_equal(expected, header.strip().lower()):
+    offered = header.strip().lower()
+    matched = False
+    for secret in secret_list(SECRET, "app_secret"):  # current and, while rotating, previous app secrets
+        matched |= constant_time_equal(SIGNATURE_PREFIX + hmac_sha256(secret.encode(), request.body).hex(), offered)
+    if not matched:
         raise SignatureInvalid("The X-Hub-Signature-256 signature does not match.")
     return True
 

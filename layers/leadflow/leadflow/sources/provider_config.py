@@ -2,8 +2,9 @@
 
 Loaded like the form registry (sources/forms.py): locally from the JSON file named by
 LEADFLOW_WEBHOOKS_FILE (default infra/local/webhooks.json), on AWS from the SSM parameter named by
-LEADFLOW_WEBHOOKS_PARAMETER (cached 5 minutes by Powertools). Validated by webhooks_config.v1.json; a broken
-configuration is a deployment problem (500 and an alarm), never the sender's fault.
+LEADFLOW_WEBHOOKS_PARAMETER (cached MAX_AGE_SECONDS by Powertools, then read again). Validated by
+webhooks_config.v1.json; a broken configuration is a deployment problem (500 and an alarm), never the sender's
+fault; an SSM read that fails (throttled, unavailable) is 503 with Retry-After, so the provider retries.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 from leadflow import schemas
 from leadflow.config import settings
-from leadflow.errors import ConfigurationError
+from leadflow.errors import ConfigurationError, UpstreamUnavailable
 
 SCHEMA = "webhooks_config.v1.json"
+MAX_AGE_SECONDS = 300
 
 
 def _validated(document: Any) -> dict:
@@ -43,12 +45,16 @@ def registry() -> dict:
         if config.webhooks_file:
             return _from_file(config.webhooks_file, os.stat(config.webhooks_file).st_mtime)
         if config.webhooks_parameter:
-            from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS, cached 5 minutes
+            from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS
 
             try:
-                document = parameters.get_parameter(config.webhooks_parameter, transform="json", max_age=300)
-            except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
-                raise ConfigurationError("The webhook provider configuration could not be read.") from exc
+                document = parameters.get_parameter(
+                    config.webhooks_parameter, transform="json", max_age=MAX_AGE_SECONDS
+                )
+            except parameters.exceptions.TransformParameterError as exc:
+                raise ConfigurationError("The webhook provider configuration is not valid JSON.") from exc
+            except parameters.exceptions.GetParameterError as exc:
+                raise UpstreamUnavailable("The webhook provider configuration could not be read; retry.") from exc
             return _validated(document)
     except (OSError, ValueError) as exc:
         raise ConfigurationError("The webhook provider configuration could not be read.") from exc

@@ -13,8 +13,9 @@ interface/conversion/ad_track_click). `__CALLBACK__` (URL-encoded) is the report
 in monitoring-link mode; a macro Tencent does not fill arrives empty or unreplaced and counts as absent.
 Tencent documents no signature for this GET, so the URL carries an unguessable token: secret
 `callbacks/tencent` field `token`, either one string for every account or an object account id → token
-(then `account_id` must be in the URL). Tencent asks for "the correct return value" without documenting a
-body: any 200 is taken as delivered, and the body is `{"ret":0,"msg":"ok"}` (Marketing API convention).
+(then `account_id` must be in the URL); any token may be a list (current first, previous while rotating).
+Tencent asks for "the correct return value" without documenting a body: any 200 is taken as delivered, and
+the body is `{"ret":0,"msg":"ok"}` (Marketing API convention).
 """
 
 from __future__ import annotations
@@ -41,15 +42,20 @@ FIELDS = {
 }
 
 
-def _expected_token(account_id: str | None) -> str | None:
+def _tokens(value: object) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def _expected_tokens(account_id: str | None) -> list[str]:
+    """The tokens accepted for this account (current and, while rotating, previous); [] if none is."""
     value = get_secret(SECRET)
     token = value.get("token") if isinstance(value, dict) else value
     if not token:
         raise ConfigurationError(f"Secret {SECRET} has no token.")
     if isinstance(token, dict):
-        found = token.get(account_id) if account_id else None
-        return str(found) if found else None
-    return str(token)
+        return _tokens(token.get(account_id)) if account_id else []
+    return _tokens(token)
 
 
 def verify(request: Request, now: float | None = None) -> None:
@@ -57,9 +63,12 @@ def verify(request: Request, now: float | None = None) -> None:
     offered = params.get("token")
     if not offered:
         raise SignatureInvalid("The callback token is missing.")
-    expected = _expected_token(params.get("account_id"))
+    expected = _expected_tokens(params.get("account_id"))
+    matched = False
     # compare even when no token is configured for the account, so both cases take the same time
-    if not constant_time_equal(expected or "\x00" * len(offered), offered) or expected is None:
+    for token in expected or ["\x00" * len(offered)]:
+        matched |= constant_time_equal(token, offered)
+    if not matched or not expected:
         raise SignatureInvalid("The callback token is not valid.")
 
 

@@ -36,7 +36,7 @@ from leadflow import schemas
 from leadflow.config import settings
 from leadflow.domain.model import CLICK_IDS, UTM_PARAMS, LeadInput
 from leadflow.errors import ConfigurationError, FieldError, MalformedBody, SignatureInvalid, ValidationFailed
-from leadflow.secrets import get_secret
+from leadflow.secrets import get_secret, secret_list
 from leadflow.sources import http
 from leadflow.sources.base import (
     check_timestamp,
@@ -121,8 +121,13 @@ def verify(request: Request, now: float | None = None) -> int:
     if not signatures:
         raise SignatureInvalid("The TikTok-Signature header has no signature.")
     stamp = check_timestamp(timestamp, now, settings().signature_tolerance)
-    expected = hmac_sha256(_secret_value("client_secret").encode(), f"{timestamp}.".encode() + request.body).hex()
-    if not any([constant_time_equal(expected, s) for s in signatures]):
+    # The secret is the client secret itself (a string, or a rotation list) or an object's client_secret.
+    plain = isinstance(get_secret(SECRET), str | list)
+    matched = False
+    for secret in secret_list(SECRET, None if plain else "client_secret"):  # current first, then previous
+        expected = hmac_sha256(secret.encode(), f"{timestamp}.".encode() + request.body).hex()
+        matched |= any([constant_time_equal(expected, s) for s in signatures])
+    if not matched:
         raise SignatureInvalid("The TikTok-Signature does not match.")
     return stamp
 

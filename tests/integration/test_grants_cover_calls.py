@@ -1,0 +1,160 @@
+"""The other half of least privilege: every DynamoDB action a function's code really calls is granted to it.
+
+Each function's handlers run their paths (new lead, merge, conflict, redelivery, erasure, ...) against moto
+while every AWS call is recorded; each recorded call is turned into the IAM action AWS authorises (a
+TransactWriteItems is authorised per contained action: Put → PutItem, Update → UpdateItem, Delete →
+DeleteItem, ConditionCheck → ConditionCheckItem; docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+transaction-apis-iam.html) and must be in the function's template grants. A new call (say a condition check
+added to the capture transaction) fails here until template.yaml grants it; test_template_security.py keeps
+the grants within each function's allow-list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import botocore.client
+import pytest
+
+from leadflow_local.template import load_template
+from tests.integration.test_callbacks import GATEWAY, baidu_query, baidu_signed
+from tests.integration.test_provider_meta import graph_lead, leadgen_delivery, meta_headers
+from tests.support.fake_graph import FakeGraph
+from tests.support.fetch import fetch_queues
+from tests.support.signing import dev_secret
+from tests.unit.test_template_security import dynamodb_actions
+
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.actions: set[str] | None = None
+
+    def record(self, service: str, operation: str, params: dict) -> None:
+        if self.actions is None or service != "dynamodb":
+            return
+        if operation == "TransactWriteItems":
+            self.actions |= {TRANSACT_ACTIONS[kind] for item in params["TransactItems"] for kind in item}
+        elif operation == "TransactGetItems":
+            self.actions.add("GetItem")
+        else:
+            self.actions.add(operation)
+
+    @contextlib.contextmanager
+    def calls(self) -> Iterator[set[str]]:
+        self.actions = found = set()
+        try:
+            yield found
+        finally:
+            self.actions = None
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> Recorder:
+    recorder = Recorder()
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        recorder.record(client.meta.service_model.service_name, operation_name, api_params)
+        return original(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return recorder
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+
+
+def _assert_granted(template: dict, function: str, called: set[str]) -> None:
+    assert called, f"{function}: nothing was recorded, the scenario did not reach DynamoDB"
+    missing = called - dynamodb_actions(template, function)
+    assert not missing, f"{function} calls {sorted(missing)} but template.yaml does not grant it"
+
+
+def test_form_capture_calls_only_granted_actions(api, recorder, template):
+    # When the form function creates, merges, repeats and conflicts leads
+    with recorder.calls() as called:
+        assert api.post_form("website", {"email": "grace@example.org", "phone": "+14155550101"}).status == 202
+        assert api.post_form("website", {"email": "grace@example.org", "message": "again"}).status == 202
+        repeat = {"email": "alan@example.org", "submission_id": "sub-grants-1"}
+        assert api.post_form("website", repeat).status == 202
+        assert api.post_form("website", repeat).status == 202
+        # a submission whose email is one lead's and phone another's (a conflict between two leads)
+        assert api.post_form("website", {"email": "alan@example.org", "phone": "+14155550101"}).status == 202
+        assert api.post_form("website", {"email": "bot@example.org", "_hp": "filled"}).status == 202
+
+    # Then every DynamoDB action it called is granted to CaptureFormFunction
+    _assert_granted(template, "CaptureFormFunction", called)
+
+
+def test_webhook_capture_calls_only_granted_actions(api, recorder, template, monkeypatch):
+    fetch_queues(monkeypatch)  # meta deliveries are queued for the fetch function
+    # When the webhook function captures, merges and repeats deliveries (and queues a pointer)
+    with recorder.calls() as called:
+        assert api.post_generic({"email": "katherine@example.org"}, "msg_grants_1").status == 200
+        assert api.post_generic({"email": "katherine@example.org", "company": "NASA"}, "msg_grants_2").status == 200
+        assert api.post_generic({"email": "katherine@example.org", "company": "NASA"}, "msg_grants_2").status == 200
+        body = leadgen_delivery("900000000000777")
+        assert api.request("POST", "/v1/webhooks/meta", body, meta_headers(body)).status == 200
+
+    # Then every DynamoDB action it called is granted to CaptureWebhookFunction
+    _assert_granted(template, "CaptureWebhookFunction", called)
+
+
+def test_fetch_function_calls_only_granted_actions(api, recorder, template, monkeypatch):
+    graph = FakeGraph(access_token=dev_secret("webhooks/meta")["access_token"])
+    monkeypatch.setenv("LEADFLOW_META_GRAPH_URL", graph.url)
+    try:
+        queues = fetch_queues(monkeypatch)
+        graph.add_lead("900000000000888", graph_lead("dorothy@example.org"))
+        graph.add_lead("900000000000889", graph_lead("dorothy@example.org"))
+        body = leadgen_delivery("900000000000888", "900000000000889")
+        assert api.request("POST", "/v1/webhooks/meta", body, meta_headers(body)).status == 200
+
+        # When the fetch function captures the leads the delivery named (a new lead, then a merge)
+        with recorder.calls() as called:
+            queues.drain()
+    finally:
+        graph.stop()
+
+    # Then every DynamoDB action it called is granted to FetchLeadsFunction
+    assert api.get_lead_by_email("dorothy@example.org").status == 200
+    _assert_granted(template, "FetchLeadsFunction", called)
+
+
+def test_callback_calls_only_granted_actions(api, recorder, template):
+    # When a click is announced twice
+    with recorder.calls() as called:
+        for _ in range(2):
+            assert api.request("GET", baidu_signed(baidu_query()), headers=GATEWAY).status == 200
+
+    # Then every DynamoDB action it called is granted to CaptureCallbackFunction
+    _assert_granted(template, "CaptureCallbackFunction", called)
+
+
+def test_operator_api_calls_only_granted_actions(api, recorder, template):
+    lead_id = api.post_form("website", {"email": "mary@example.org"}).json["lead_id"]
+    api.post_form("website", {"email": "mary@example.org", "phone": "+14155550199"})
+    api.post_form("website", {"email": "other@example.org", "phone": "+14155550199"})  # a conflict twin
+
+    # When an operator reads the lead by id and by email, erases it, and retries the erasure
+    with recorder.calls() as called:
+        assert api.request("GET", f"/v1/leads/{lead_id}").status == 200
+        assert api.get_lead_by_email("mary@example.org").status == 200
+        assert api.request("DELETE", f"/v1/leads/{lead_id}").status in (200, 204)
+        assert api.request("DELETE", f"/v1/leads/{lead_id}").status in (200, 204, 404)
+        assert json.loads(api.request("GET", f"/v1/leads/{lead_id}").body)["status"] == 404
+
+    # Then every DynamoDB action it called is granted to LeadsApiFunction
+    _assert_granted(template, "LeadsApiFunction", called)

@@ -1,0 +1,304 @@
+"""Least privilege in template.yaml, checked against declared allow-lists.
+
+- Secrets: each function reads only the secrets its code names (the public capture functions can never reach
+  CRM, ad or callback secrets; only the callback function reaches callbacks/*). Secrets Manager ARNs are
+  the name, "-" and 6 random characters, so grants are written `<name>-??????` and matched here the way
+  IAM matches them (`*` any run, `?` one character) against realistic ARNs.
+- DynamoDB: each function's actions are within its allow-list, on the table only, never a wildcard.
+  tests/integration/test_grants_cover_calls.py checks the other direction: what the code calls is granted.
+- Routes: every HttpApi route outside PUBLIC_ROUTES requires IAM auth, so a route added later is never
+  public by accident.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadflow.sources import CALLBACK_PLATFORMS, WEBHOOK_PROVIDERS
+from leadflow.sources.captcha import DEFAULT_SECRET as CAPTCHA_SECRET
+from leadflow_local.template import http_routes, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTION = "AWS::Serverless::Function"
+
+# Concrete values for the template's substitutions, to build the ARNs IAM would compare
+SUBSTITUTIONS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "SecretsPrefix": "leadflow/",
+    "Stage": "prod",
+}
+
+
+def _module_secret(module: str) -> str | None:
+    return getattr(importlib.import_module(module), "SECRET", None)
+
+
+WEBHOOK_SECRETS = {s for s in map(_module_secret, WEBHOOK_PROVIDERS.values()) if s}
+CALLBACK_SECRETS = {s for s in map(_module_secret, CALLBACK_PLATFORMS.values()) if s}
+POINTER_SECRETS = {
+    _module_secret(m) for m in WEBHOOK_PROVIDERS.values() if hasattr(importlib.import_module(m), "parse_pointers")
+}
+
+# function → the secret names its code reads (each must be granted)
+SECRETS_USED: dict[str, set[str]] = {
+    "HealthFunction": set(),
+    "CaptureFormFunction": {CAPTCHA_SECRET},
+    "CaptureWebhookFunction": WEBHOOK_SECRETS,
+    "FetchLeadsFunction": POINTER_SECRETS,
+    "CaptureCallbackFunction": CALLBACK_SECRETS,
+    "LeadsApiFunction": set(),
+}
+# function → secret name patterns it may be granted (the only namespaces it may reach at all)
+SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
+    "HealthFunction": (),
+    "CaptureFormFunction": ("forms/*",),
+    "CaptureWebhookFunction": tuple(f"{name}-??????" for name in sorted(WEBHOOK_SECRETS)),
+    "FetchLeadsFunction": tuple(f"{name}-??????" for name in sorted(POINTER_SECRETS)),
+    "CaptureCallbackFunction": tuple(f"{name}-??????" for name in sorted(CALLBACK_SECRETS)),
+    "LeadsApiFunction": (),
+}
+# secrets a public capture function must never be able to read (realistic names of other parts of the system)
+FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
+
+# lookup, merge read, the transaction's Puts and its checks that conflicting owners are live (erasure)
+_CAPTURE = {"GetItem", "BatchGetItem", "PutItem", "ConditionCheckItem"}
+DYNAMODB_ALLOWED: dict[str, set[str]] = {
+    "HealthFunction": set(),
+    "CaptureFormFunction": _CAPTURE,
+    "CaptureWebhookFunction": _CAPTURE,
+    "FetchLeadsFunction": _CAPTURE,
+    "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
+    # reads, and erasure as a retryable procedure (markers, tombstones, deletes, transactions)
+    "LeadsApiFunction": {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "ConditionCheckItem",
+    },
+}
+
+PUBLIC_ROUTES = {
+    ("GET", "/health"),
+    ("POST", "/v1/forms/{form_id}"),
+    ("OPTIONS", "/v1/forms/{form_id}"),
+    ("POST", "/v1/webhooks/{provider}"),
+    ("GET", "/v1/webhooks/{provider}"),  # the providers' subscription checks
+    ("OPTIONS", "/v1/webhooks/{provider}"),  # hubspot-forms CORS preflight
+    ("GET", "/v1/callbacks/{platform}"),
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return load_template(ROOT / "template.yaml")
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _functions(template: dict) -> list[str]:
+    return [name for name, r in template["Resources"].items() if r["Type"] == FUNCTION]
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(template: dict, function: str) -> list[dict]:
+    """Every policy statement of a function; anything the test cannot see (policy templates, managed
+    policies, a role of its own) fails here, so no grant escapes these checks."""
+    props = template["Resources"][function].get("Properties", {})
+    assert "Role" not in props, f"{function}: a role of its own bypasses these checks"
+    statements = []
+    for policy in props.get("Policies") or []:
+        assert isinstance(policy, dict) and set(policy) == {"Statement"}, f"{function}: non-inline policy {policy}"
+        statements += policy["Statement"]
+    for statement in statements:
+        assert statement.get("Effect") == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+    return statements
+
+
+def _resolve(value: Any) -> str:
+    """A Resource as the ARN string CloudFormation would produce (GetAtt kept as a marker)."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Sub" in value:
+        return re.sub(
+            r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS.get(m.group(1), "${" + m.group(1) + "}"), value["Fn::Sub"]
+        )
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return "GetAtt:" + (".".join(target) if isinstance(target, list) else target)
+    raise AssertionError(f"unexpected resource form {value}")
+
+
+def _iam_match(pattern: str, value: str) -> bool:
+    """IAM's wildcard match: `*` any run of characters, `?` exactly one (case sensitive)."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def _grants(statement: dict, action: str) -> bool:
+    return any(_iam_match(a, action) for a in _as_list(statement["Action"]))
+
+
+def _secret_grants(template: dict, function: str) -> list[str]:
+    return [
+        _resolve(resource)
+        for statement in _statements(template, function)
+        if _grants(statement, "secretsmanager:GetSecretValue")
+        for resource in _as_list(statement["Resource"])
+    ]
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:leadflow/prod/{name}-{suffix}"
+
+
+def _can_read(grants: list[str], name: str, suffix: str = "Ab12Cd") -> bool:
+    arn = SECRET_ARN.format(name=name, suffix=suffix)
+    return any(_iam_match(grant, arn) for grant in grants)
+
+
+def dynamodb_actions(template: dict, function: str) -> set[str]:
+    actions = set()
+    for statement in _statements(template, function):
+        for action in _as_list(statement["Action"]):
+            if action == "*" or action.lower().startswith("dynamodb:"):
+                assert "*" not in action and "?" not in action, f"{function}: wildcard action {action}"
+                assert statement["Resource"] == {"Fn::GetAtt": ["LeadsTable", "Arn"]}, (
+                    f"{function}: {action} on {statement['Resource']}, not only the leads table"
+                )
+                actions.add(action.split(":", 1)[1])
+    return actions
+
+
+def unprotected_routes(template: dict) -> list[tuple[str, str, str]]:
+    """Routes outside PUBLIC_ROUTES that do not require IAM auth, or hang off an API other than HttpApi."""
+    found = []
+    for method, path, function, _code, authorizer in http_routes(template):
+        if (method, path) not in PUBLIC_ROUTES and authorizer != "AWS_IAM":
+            found.append((method, path, function))
+    for function in _functions(template):
+        for name, event in (template["Resources"][function]["Properties"].get("Events") or {}).items():
+            api = (event.get("Properties") or {}).get("ApiId")
+            if event.get("Type") == "HttpApi" and api != {"Ref": "HttpApi"}:
+                found.append(("(implicit API)", name, function))  # SAM's implicit API has no IAM authorizer
+    return found
+
+
+# --------------------------------------------------------------------------------------------- secrets
+def test_every_function_is_declared_in_the_allow_lists(template):
+    # Given the template's functions / Then each has a declared secret and DynamoDB allow-list
+    assert set(_functions(template)) == set(SECRETS_ALLOWED) == set(DYNAMODB_ALLOWED) == set(SECRETS_USED)
+
+
+@pytest.mark.parametrize("function", sorted(SECRETS_ALLOWED))
+def test_each_function_is_granted_exactly_its_declared_secret_patterns(template, function):
+    # When the function's secret grants are read
+    grants = _secret_grants(template, function)
+    prefix = SECRET_ARN.split("{name}")[0]
+
+    # Then every grant is one of its declared patterns under this stage's prefix (no "*" over the stage)
+    assert sorted(grants) == sorted(prefix + pattern for pattern in SECRETS_ALLOWED[function]), function
+
+
+@pytest.mark.parametrize("function", sorted(SECRETS_USED))
+def test_each_function_can_read_the_secrets_its_code_names(template, function):
+    grants = _secret_grants(template, function)
+    # Then each secret the code reads resolves (whatever its 6-character suffix)
+    for name in SECRETS_USED[function]:
+        assert _can_read(grants, name), f"{function} cannot read {name}"
+        assert _can_read(grants, name, suffix="zZ9-_x"), f"{function} cannot read {name}"
+
+
+@pytest.mark.parametrize("function", sorted(SECRETS_ALLOWED))
+def test_no_function_reaches_secrets_outside_its_own_namespace(template, function):
+    grants = _secret_grants(template, function)
+    others = set(FOREIGN_SECRETS)
+    if function != "CaptureCallbackFunction":
+        others |= CALLBACK_SECRETS | {"callbacks/new-platform"}
+    if function not in ("CaptureWebhookFunction", "FetchLeadsFunction"):
+        others |= WEBHOOK_SECRETS
+    if function != "CaptureFormFunction":
+        others.add(CAPTCHA_SECRET)
+    if function == "FetchLeadsFunction":
+        others |= WEBHOOK_SECRETS - POINTER_SECRETS  # it fetches from APIs; it verifies nothing
+    # Then none of them is readable, nor a look-alike that only shares a prefix with a granted name
+    readable = sorted(name for name in others if _can_read(grants, name))
+    assert readable == [], f"{function} can read {readable}"
+    lookalikes = [f"{name}-extra" for name in SECRETS_USED[function] if not name.startswith("forms/")]
+    assert not [name for name in lookalikes if _can_read(grants, name)], f"{function} reaches look-alikes"
+
+
+def test_the_secret_check_catches_a_stage_wide_grant(template):
+    # Given the webhook function granted every secret of the stage (the old `${Stage}/*` statement)
+    widened = copy.deepcopy(template)
+    statements = widened["Resources"]["CaptureWebhookFunction"]["Properties"]["Policies"][0]["Statement"]
+    statements.append(
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+                "${SecretsPrefix}${Stage}/*"
+            },
+        }
+    )
+    # When its grants are read / Then the CRM secret is reachable, so the checks above would fail
+    assert _can_read(_secret_grants(widened, "CaptureWebhookFunction"), "crm/hubspot")
+
+
+# -------------------------------------------------------------------------------------------- DynamoDB
+@pytest.mark.parametrize("function", sorted(DYNAMODB_ALLOWED))
+def test_each_function_has_only_its_allowed_dynamodb_actions_on_the_table(template, function):
+    # When the function's DynamoDB actions are read (wildcards and other resources fail inside)
+    actions = dynamodb_actions(template, function)
+
+    # Then they are within its allow-list
+    assert actions <= DYNAMODB_ALLOWED[function], f"{function}: {sorted(actions - DYNAMODB_ALLOWED[function])}"
+
+
+def test_the_dynamodb_check_refuses_a_wildcard(template):
+    # Given a function granted dynamodb:*
+    widened = copy.deepcopy(template)
+    statements = widened["Resources"]["CaptureFormFunction"]["Properties"]["Policies"][0]["Statement"]
+    statements.append({"Effect": "Allow", "Action": "dynamodb:*", "Resource": {"Fn::GetAtt": ["LeadsTable", "Arn"]}})
+    # Then the check refuses it
+    with pytest.raises(AssertionError, match="wildcard"):
+        dynamodb_actions(widened, "CaptureFormFunction")
+
+
+# ---------------------------------------------------------------------------------------------- routes
+def test_every_route_outside_the_public_list_requires_iam(template):
+    # When the template's routes are read / Then none outside the declared public list is open
+    assert unprotected_routes(template) == []
+    # And the public list names only routes that exist (a removed route is removed from it too)
+    routes = {(method, path) for method, path, *_ in http_routes(template)}
+    assert routes >= PUBLIC_ROUTES
+
+
+def test_a_route_added_without_iam_is_reported(template):
+    # Given a new operator route added without Auth
+    widened = copy.deepcopy(template)
+    events = widened["Resources"]["LeadsApiFunction"]["Properties"]["Events"]
+    events["ExportLeads"] = {
+        "Type": "HttpApi",
+        "Properties": {"ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/v1/leads/export"},
+    }
+    # and one on SAM's implicit API
+    events["Implicit"] = {"Type": "HttpApi", "Properties": {"Method": "GET", "Path": "/v1/leads/implicit"}}
+
+    # When checked / Then both are reported
+    found = unprotected_routes(widened)
+    assert ("GET", "/v1/leads/export", "LeadsApiFunction") in found
+    assert ("(implicit API)", "Implicit", "LeadsApiFunction") in found

@@ -15,13 +15,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from leadflow.domain.model import SUPPRESSION_EVENT_TYPES
 from leadflow.domain.scoring_model import ModelProblems, ScoringModel, compile_model, format_path
 from leadflow.errors import ScoringModelInvalid
 
 SCHEMA = "scoring_model.v1.json"
 # layers/leadflow/leadflow/scoring_model.py → the repository root is three folders up.
 DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[3] / "infra" / "scoring" / "default.yaml"
-NO_POINTS_EVENTS = ("unsubscribe", "bounce", "complaint")
 
 
 def load_model(text: str, source: str = "<scoring model>") -> ScoringModel:
@@ -117,7 +117,7 @@ def _schema_problems(error) -> list[tuple[tuple, str]]:
         extras = sorted(str(k) for k in error.instance if k not in known)
         allowed = ", ".join(sorted(known))
         return [((*path, extra), f"unknown field (known here: {allowed})") for extra in extras]
-    if error.validator == "enum" and path and path[-1] == "event" and error.instance in NO_POINTS_EVENTS:
+    if error.validator == "enum" and path and path[-1] == "event" and error.instance in SUPPRESSION_EVENT_TYPES:
         return [(path, f"{error.instance!r} gives no points: unsubscribe, bounce and complaint set suppression")]
     return [(path, error.message)]
 

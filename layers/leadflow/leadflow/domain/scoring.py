@@ -101,9 +101,7 @@ def _holds(rule: FitRule, lead: dict, persona: str, domain: str | None) -> bool:
         return False
     if rule.values is not None and not any(fold(v) in rule.values for v in values):
         return False
-    if rule.matches is not None and not any(
-        rule.matches.search(unicodedata.normalize("NFKC", str(v))) for v in values
-    ):
+    if rule.matches is not None and not any(rule.matches.search(unicodedata.normalize("NFKC", str(v))) for v in values):
         return False
     if rule.min is not None or rule.max is not None:
         numbers = [n for n in map(to_number, values) if n is not None]

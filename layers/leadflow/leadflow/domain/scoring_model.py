@@ -276,7 +276,9 @@ def _personas(doc: dict, problems: list) -> list[Persona]:
     for i, rule in enumerate(doc["rules"]):
         path: Path = ("personas", "rules", i)
         if rule["id"] in seen:
-            problems.append(((*path, "id"), f"duplicate persona id {rule['id']!r} (also personas.rules[{seen[rule['id']]}])"))
+            problems.append(
+                ((*path, "id"), f"duplicate persona id {rule['id']!r} (also personas.rules[{seen[rule['id']]}])")
+            )
         seen.setdefault(rule["id"], i)
         if "company_size" not in rule and "title" not in rule:
             problems.append((path, "needs company_size or title (a persona for every lead is personas.default)"))
@@ -326,7 +328,9 @@ def _fit_rule(rule: dict, path: Path, lists: dict, persona_ids: set[str], proble
         _range(rule, path, problems)
     for i, name in enumerate(rule.get("persona") or ()):
         if name not in persona_ids:
-            problems.append(((*path, "persona", i), f"unknown persona {name!r} (personas: {', '.join(sorted(persona_ids))})"))
+            problems.append(
+                ((*path, "persona", i), f"unknown persona {name!r} (personas: {', '.join(sorted(persona_ids))})")
+            )
     domains = rule.get("domains")
     return FitRule(
         id=rule["id"],

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leadflow.domain.scoring_model import DAY, FitRule, ScoringModel, fold, to_number
+from leadflow.domain.scoring_model import BehaviourRule, EventDispatch, FitRule, ScoringModel, fold, to_number
 
 
 @dataclass(frozen=True)
@@ -89,25 +89,69 @@ def _values(value: Any) -> list[Any]:
     return [v for v in value if v not in (None, "")] if isinstance(value, list | tuple) else [value]
 
 
-def _holds(rule: FitRule, lead: dict, persona: str, domain: str | None) -> bool:
+class _Fields:
+    """The lead's field values as the fit rules compare them, each form computed once per scoring."""
+
+    def __init__(self, lead: dict) -> None:
+        self.lead = lead
+        self.raw: dict[str, list[Any]] = {}
+        self.folded: dict[str, set[str]] = {}
+        self.texts: dict[str, list[str]] = {}
+        self.numbers: dict[str, list[float]] = {}
+
+    def values(self, rule: FitRule) -> list[Any]:
+        name = rule.field.name  # type: ignore[union-attr]
+        try:
+            return self.raw[name]
+        except KeyError:
+            values = self.raw[name] = _values(rule.field.get(self.lead))  # type: ignore[union-attr]
+            return values
+
+    def folded_of(self, rule: FitRule) -> set[str]:
+        name = rule.field.name  # type: ignore[union-attr]
+        if name not in self.folded:
+            self.folded[name] = {fold(v) for v in self.values(rule)}
+        return self.folded[name]
+
+    def texts_of(self, rule: FitRule) -> list[str]:
+        name = rule.field.name  # type: ignore[union-attr]
+        if name not in self.texts:
+            self.texts[name] = [unicodedata.normalize("NFKC", str(v)) for v in self.values(rule)]
+        return self.texts[name]
+
+    def numbers_of(self, rule: FitRule) -> list[float]:
+        name = rule.field.name  # type: ignore[union-attr]
+        if name not in self.numbers:
+            self.numbers[name] = [n for n in map(to_number, self.values(rule)) if n is not None]
+        return self.numbers[name]
+
+
+def _holds(rule: FitRule, fields: _Fields, persona: str, domain: str | None) -> bool:
     if rule.personas is not None and persona not in rule.personas:
         return False
     if rule.domains is not None and not (domain and _domain_in(domain, rule.domains)):
         return False
     if rule.field is None:
         return True
-    values = _values(rule.field.get(lead))
+    values = fields.values(rule)
     if rule.present is not None and bool(values) != rule.present:
         return False
-    if rule.values is not None and not any(fold(v) in rule.values for v in values):
+    if not values:
+        return (
+            rule.present is False
+            and rule.values is None
+            and rule.matches is None
+            and rule.min is None
+            and rule.max is None
+        )
+    if rule.values is not None and rule.values.isdisjoint(fields.folded_of(rule)):
         return False
-    if rule.matches is not None and not any(rule.matches.search(unicodedata.normalize("NFKC", str(v))) for v in values):
+    if rule.matches is not None and not any(rule.matches.search(text) for text in fields.texts_of(rule)):
         return False
     if rule.min is not None or rule.max is not None:
-        numbers = [n for n in map(to_number, values) if n is not None]
         low = -math.inf if rule.min is None else rule.min
         high = math.inf if rule.max is None else rule.max
-        if not any(low <= n <= high for n in numbers):
+        if not any(low <= n <= high for n in fields.numbers_of(rule)):
             return False
     return True
 
@@ -128,10 +172,11 @@ def score_fit(lead: dict, model: ScoringModel, persona: str) -> tuple[int, list[
     email = str(lead.get("email") or "")
     domain = email.rpartition("@")[2].strip().lower() if "@" in email else None
     fit, breakdown, taken = 0, [], set()
+    fields = _Fields(lead)
     for rule in model.fit_rules:
         if rule.exclusive is not None and rule.exclusive in taken:
             continue
-        if _holds(rule, lead, persona, domain):
+        if _holds(rule, fields, persona, domain):
             fit += rule.points
             breakdown.append({"rule": rule.id, "points": rule.points})
             if rule.exclusive is not None:
@@ -139,84 +184,150 @@ def score_fit(lead: dict, model: ScoringModel, persona: str) -> tuple[int, list[
     return fit, breakdown
 
 
+_NO_PROPERTIES: dict = {}
+_NO_RULES = object()
+
+
 def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> tuple[int, dict[str, int], list[dict]]:
     now_ts = now.timestamp()
     group_property = model.group_property
-    group_values = {fold(v): v for v in model.group_values}
-    matched: dict[str, list[tuple[float, str | None]]] = {}
-    by_event = model.rules_by_event
+    group_names = model.group_values
+    # rule id → [(event time, index of its score group or -1)]. An event's rule and group depend only on its
+    # type, the one property its type's patterns read and its group property: decided once per distinct triple.
+    collected: dict[str, list[tuple[float, int]]] = {}
+    appends: dict[tuple, Any] = {}  # (type, key property value) → append to its rule's events (None: no rule)
+    group_index: dict[Any, int] = {None: -1}  # group property value → index of its score group, -1 none
+
+    def append_for(plan: EventDispatch, props: dict, value: Any) -> Any:
+        rule = plan.rule_for(props) if not plan.checks else plan.rule_for_key(value)
+        return None if rule is None else collected.setdefault(rule.id, []).append
+
+    def group_of(value: Any) -> int:
+        name = model.group_of(value)
+        index = group_names.index(name) if name is not None else -1
+        if isinstance(value, str | int):
+            group_index[value] = index
+        return index
+
+    keys = model.dispatch_keys  # type → the property its rules read ("" none, None several)
+    dispatch = model.dispatch
+    parse = datetime.fromisoformat
     for event in events:
-        rules = by_event.get(event.get("type"))
-        if not rules:
+        kind = event.get("type")
+        key = keys.get(kind, _NO_RULES)
+        if key is _NO_RULES:
             continue  # unsubscribe, bounce, complaint and types no rule scores
-        ts = timestamp(event.get("occurred_at"))
-        if ts is None:
+        props = event.get("properties") or _NO_PROPERTIES
+        if key is None:
+            append = append_for(dispatch[kind], props, None)
+        else:
+            value = props.get(key) if key else None
+            try:
+                append = appends[kind, value]
+            except KeyError:
+                append = appends[kind, value] = append_for(dispatch[kind], props, value)
+            except TypeError:  # an unhashable property value (a list) is decided each time
+                append = append_for(dispatch[kind], props, value)
+        if append is None:
             continue
-        props = event.get("properties") or {}
-        for rule in rules:
-            for name, pattern in rule.properties:
-                value = props.get(name)
-                if value is None or not pattern.search(str(value)):
-                    break
-            else:
-                group = None
-                if group_property is not None:
-                    raw = props.get(group_property)
-                    group = group_values.get(fold(raw)) if raw is not None else None
-                matched.setdefault(rule.id, []).append((ts, group))
-                break
+        occurred = event.get("occurred_at")
+        if type(occurred) is str:  # the stored form; other forms take the general path
+            try:
+                moment = parse(occurred)
+            except ValueError:
+                continue
+            ts = moment.timestamp() if moment.tzinfo else moment.replace(tzinfo=UTC).timestamp()
+        else:
+            ts = timestamp(occurred)
+            if ts is None:
+                continue
+        if group_property is None:
+            append((ts, -1))
+            continue
+        group_value = props.get(group_property)
+        try:
+            group = group_index[group_value]
+        except KeyError:
+            group = group_of(group_value)
+        except TypeError:
+            group = -1
+        append((ts, group))
 
     behaviour = 0
-    groups = dict.fromkeys(model.group_values, 0)
+    group_count = len(group_names)
+    group_points = [0] * group_count
     breakdown = []
     for rule in model.behaviour_rules:
-        items = matched.get(rule.id)
-        if not items:
+        pairs = collected.get(rule.id)
+        if not pairs:
             continue
-        items.sort(key=lambda item: item[0], reverse=True)  # newest first: caps keep recent engagement
+        pairs.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones at the end
         if rule.skip_first:
-            items = items[: -rule.skip_first] if rule.skip_first < len(items) else []
-        decay = rule.decay
-        cutoff = now_ts - decay.window_days * DAY if decay.window_days else -math.inf
-        rate = math.log(2) / (decay.half_life_days * DAY) if decay.half_life_days else 0.0
-        period, period_max = rule.period_seconds, rule.period_max_events
-        recent: deque[float] = deque()
-        limit = rule.max_events
-        counted = capped = expired = 0
-        points = 0.0
-        by_group: dict[str, float] = {}
-        for position, (ts, group) in enumerate(items):
-            if ts < cutoff:
-                expired = len(items) - position  # the rest are older still
-                break
-            if limit is not None and counted >= limit:
-                capped += 1
-                continue
-            if period is not None:
-                while recent and recent[0] - ts >= period:
-                    recent.popleft()
-                if len(recent) >= period_max:
-                    capped += 1
-                    continue
-                recent.append(ts)
-            counted += 1
-            earned = rule.points * math.exp(-rate * (now_ts - ts)) if rate and ts < now_ts else rule.points
-            points += earned
-            if group is not None:
-                by_group[group] = by_group.get(group, 0.0) + earned
-        rounded = _round(points)
+            pairs = pairs[: -rule.skip_first] if rule.skip_first < len(pairs) else []
+        kept = len(pairs)
+        if rule.window_seconds is not None:
+            cutoff = now_ts - rule.window_seconds
+            while kept and pairs[kept - 1][0] < cutoff:
+                kept -= 1
+        counted, total, per_group = _count(pairs, kept, rule, now_ts, group_count)
+        points = rule.points
+        rounded = math.floor(points * total + 0.5)
         behaviour += rounded
-        for group, earned in by_group.items():
-            groups[group] += _round(earned)
-        item = {"rule": rule.id, "points": rounded, "events": counted, "before_decay": counted * rule.points}
-        if capped:
-            item["capped"] = capped
-        if expired:
-            item["expired"] = expired
-        if decay.half_life_days or decay.window_days:
-            item["decay"] = decay.describe()
+        if per_group is not None:
+            for group, weight in enumerate(per_group):
+                if weight:
+                    group_points[group] += math.floor(points * weight + 0.5)
+        item = {"rule": rule.id, "points": rounded, "events": counted, "before_decay": counted * points}
+        if kept != counted:
+            item["capped"] = kept - counted
+        if len(pairs) != kept:
+            item["expired"] = len(pairs) - kept
+        if rule.decay_text != "none":
+            item["decay"] = rule.decay_text
         breakdown.append(item)
-    return behaviour, groups, breakdown
+    return behaviour, dict(zip(group_names, group_points, strict=True)), breakdown
+
+
+def _count(
+    pairs: list[tuple[float, int]], kept: int, rule: BehaviourRule, now_ts: float, groups: int
+) -> tuple[int, float, list[float] | None]:
+    """The events of a rule that count, newest first: at most `max_events`, and at most `period_max_events`
+    within any `period_seconds` (a sliding window); their decayed weight in total and per score group."""
+    limit, period, rate = rule.max_events, rule.period_seconds, rule.rate
+    exp = math.exp
+    if period is None or kept <= rule.period_max_events:  # no window can hold more than the cap
+        counting = pairs[: kept if limit is None or limit > kept else limit]
+        if rate:
+            weights = [exp(rate * (t - now_ts)) if t < now_ts else 1.0 for t, _ in counting]
+        else:
+            weights = [1.0] * len(counting)
+        per_group = None
+        if groups:
+            per_group = [0.0] * groups
+            for (_, group), weight in zip(counting, weights, strict=True):
+                if group >= 0:
+                    per_group[group] += weight
+        return len(counting), math.fsum(weights), per_group
+    period_max = rule.period_max_events
+    per_group = [0.0] * groups if groups else None
+    recent: deque[float] = deque()
+    counted = 0
+    total = 0.0
+    for i in range(kept):
+        ts, group = pairs[i]
+        while recent and recent[0] - ts >= period:
+            recent.popleft()
+        if len(recent) >= period_max:
+            continue
+        recent.append(ts)
+        weight = exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
+        total += weight
+        if group >= 0 and per_group is not None:
+            per_group[group] += weight
+        counted += 1
+        if counted == limit:
+            break
+    return counted, total, per_group
 
 
 def score_lead(lead: dict, events: list[dict], model: ScoringModel, now: datetime) -> Score:

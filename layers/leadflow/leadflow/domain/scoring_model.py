@@ -26,6 +26,7 @@ from typing import Any
 
 GRADES = ("A", "B", "C", "D")
 DAY = 86400.0
+DECISIONS_MAX = 4096
 
 Path = tuple[str | int, ...]
 
@@ -92,6 +93,24 @@ def _regexes(patterns: list[str] | None, path: Path, problems: list) -> re.Patte
         return None
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9/_\-:=&%@,;~ !'\"<>]*")
+
+
+def required_literal(pattern: str) -> str | None:
+    """A lower-case ASCII text that every match of `pattern` contains (its plain prefix), or None.
+
+    A cheap `in` test on the lower-cased value rules most patterns out before the regular expression runs.
+    Conservative: no literal for alternations, inline flags or groups `(?`, or fewer than 2 characters.
+    """
+    if "|" in pattern or "(?" in pattern:
+        return None
+    body = pattern[1:] if pattern.startswith("^") else pattern
+    prefix = _PLAIN.match(body).group(0)
+    if len(prefix) < len(body) and body[len(prefix)] in "?*{+":
+        prefix = prefix[:-1]  # the last character is optional or repeated
+    return prefix.lower() if len(prefix) >= 2 else None
+
+
 @dataclass(frozen=True)
 class FieldRef:
     """A lead field: a top-level name (read from the lead, then from its attributes) or `attributes.<name>`."""
@@ -150,12 +169,100 @@ class BehaviourRule:
     id: str
     event: str
     points: int
-    properties: tuple[tuple[str, re.Pattern], ...] = ()
+    # (event property, patterns as one expression, literals one of which the value must contain or None)
+    properties: tuple[tuple[str, re.Pattern, tuple[str, ...] | None], ...] = ()
     skip_first: int = 0
     max_events: int | None = None  # from max_events and max_points (points are fixed per event)
     period_seconds: float | None = None
     period_max_events: int | None = None
     decay: Decay = field(default_factory=Decay)
+    decay_text: str = "none"
+    rate: float = 0.0  # ln 2 / half-life in seconds (0: no half-life)
+    window_seconds: float | None = None
+
+
+def _property_matches(text: str, pattern: re.Pattern, literals: tuple[str, ...] | None) -> bool:
+    if literals is not None and text.isascii():
+        lowered = text.lower()
+        if not any(literal in lowered for literal in literals):
+            return False  # no pattern can match: the regular expression need not run
+    return pattern.search(text) is not None
+
+
+@dataclass(frozen=True)
+class EventDispatch:
+    """The behaviour rules of one event type, in order: `rule_for(properties)` is the first that matches.
+
+    `key` is the one event property all the type's patterns read (usually `url`), or None when several
+    are read. With a key, an event's rule depends on that value alone: the scorer decides it once per
+    distinct value, and `checks` hold each rule's (pattern, literals) on the key (None: takes every event).
+    """
+
+    rules: tuple[BehaviourRule, ...]
+    key: str | None
+    checks: tuple[tuple[BehaviourRule, re.Pattern | None, tuple[str, ...] | None], ...] = ()
+    literals: tuple[tuple[str, int], ...] = ()  # (literal, index in checks) for rules that have literals
+    unfiltered: tuple[int, ...] = ()  # indices of the checks without literals (always tried)
+    # value → rule decided for it: the same pages are viewed by many leads. A memo of a pure function (no
+    # state of any lead), bounded: emptied when it reaches DECISIONS_MAX values.
+    decided: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def rule_for_key(self, value: Any) -> BehaviourRule | None:
+        """`rule_for_value`, remembered per distinct (hashable) value."""
+        try:
+            return self.decided[value]
+        except KeyError:
+            if len(self.decided) >= DECISIONS_MAX:
+                self.decided.clear()
+            rule = self.decided[value] = self.rule_for_value(value)
+            return rule
+        except TypeError:  # an unhashable value (a list) is decided each time
+            return self.rule_for_value(value)
+
+    def rule_for(self, props: dict) -> BehaviourRule | None:
+        if self.checks:
+            return self.rule_for_value(props.get(self.key))
+        for rule in self.rules:
+            for name, pattern, literals in rule.properties:
+                value = props.get(name)
+                if value is None or not _property_matches(
+                    value if type(value) is str else str(value), pattern, literals
+                ):
+                    break
+            else:
+                return rule
+        return None
+
+    def rule_for_value(self, value: Any) -> BehaviourRule | None:
+        text = None if value is None else value if type(value) is str else str(value)
+        if text is not None and self.literals and text.isascii():
+            # Only rules one of whose literals the value contains (or that have none) can match.
+            lowered = text.lower()
+            candidates = {i for literal, i in self.literals if literal in lowered}
+            candidates.update(self.unfiltered)
+            order = sorted(candidates)
+        else:
+            order = range(len(self.checks))
+        for i in order:
+            rule, pattern, _ = self.checks[i]
+            if pattern is None:
+                return rule
+            if text is not None and pattern.search(text) is not None:
+                return rule
+        return None
+
+
+def _dispatch(rules: list[BehaviourRule]) -> EventDispatch:
+    names = {name for rule in rules for name, _, _ in rule.properties}
+    if len(names) > 1 or any(len(rule.properties) > 1 for rule in rules):
+        return EventDispatch(tuple(rules), None)
+    checks = tuple(
+        (rule, rule.properties[0][1], rule.properties[0][2]) if rule.properties else (rule, None, None)
+        for rule in rules
+    )
+    literals = tuple((literal, i) for i, (_, _, lits) in enumerate(checks) for literal in lits or ())
+    unfiltered = tuple(i for i, (_, _, lits) in enumerate(checks) if lits is None)
+    return EventDispatch(tuple(rules), next(iter(names), None), checks, literals, unfiltered)
 
 
 @dataclass(frozen=True)
@@ -167,12 +274,18 @@ class ScoringModel:
     grades: tuple[tuple[str, int], ...]  # (grade, least fit score), best first; D is everything below
     fit_rules: tuple[FitRule, ...]
     behaviour_rules: tuple[BehaviourRule, ...]
-    rules_by_event: dict[str, tuple[BehaviourRule, ...]]
+    dispatch: dict[str, EventDispatch]  # event type → its rules
+    dispatch_keys: dict[str, str | None]  # event type → the one property its rules read ("" none; None several)
     group_property: str | None
     group_values: tuple[str, ...]
+    group_by_folded: dict[str, str]
     mql_min_grade: str
     mql_min_behaviour: int
     digest: str = ""
+
+    def group_of(self, value: Any) -> str | None:
+        """The configured score group an event property value names, or None."""
+        return self.group_by_folded.get(fold(value))
 
     def grade_of(self, fit: int) -> str:
         for grade, least in self.grades:
@@ -245,6 +358,7 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
     for rule in behaviour_rules:
         by_event.setdefault(rule.event, []).append(rule)
     mql = doc["qualification"]["mql"]
+    dispatch = {kind: _dispatch(rules) for kind, rules in by_event.items()}
     return ScoringModel(
         name=doc.get("name") or "scoring model",
         size_field=FieldRef(personas_doc.get("size_field") or "company_size"),
@@ -253,9 +367,11 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
         grades=grades,
         fit_rules=tuple(fit_rules),
         behaviour_rules=tuple(behaviour_rules),
-        rules_by_event={k: tuple(v) for k, v in by_event.items()},
+        dispatch=dispatch,
+        dispatch_keys={kind: (plan.key or "") if plan.checks else None for kind, plan in dispatch.items()},
         group_property=groups.get("property"),
         group_values=tuple(groups.get("values") or ()),
+        group_by_folded={fold(g): g for g in groups.get("values") or ()},
         mql_min_grade=mql["min_grade"],
         mql_min_behaviour=mql["min_behaviour"],
         digest=digest,
@@ -358,7 +474,8 @@ def _behaviour_rule(rule: dict, path: Path, default_decay: Decay, problems: list
     for name, patterns in (rule.get("properties") or {}).items():
         compiled = _regexes(patterns, (*path, "properties", name), problems)
         if compiled is not None:
-            properties.append((name, compiled))
+            literals = [required_literal(p) for p in patterns]
+            properties.append((name, compiled, None if None in literals else tuple(literals)))
     limit = rule.get("max_events")
     if "max_points" in rule and rule["points"]:
         by_points = rule["max_points"] // abs(rule["points"])
@@ -366,6 +483,7 @@ def _behaviour_rule(rule: dict, path: Path, default_decay: Decay, problems: list
             problems.append(((*path, "max_points"), f"is below one event's points ({abs(rule['points'])})"))
         limit = by_points if limit is None else min(limit, by_points)
     period = rule.get("per_period")
+    decay = _decay(rule.get("decay"), default_decay)
     return BehaviourRule(
         id=rule["id"],
         event=rule["event"],
@@ -375,5 +493,8 @@ def _behaviour_rule(rule: dict, path: Path, default_decay: Decay, problems: list
         max_events=limit,
         period_seconds=period["days"] * DAY if period else None,
         period_max_events=period["max_events"] if period else None,
-        decay=_decay(rule.get("decay"), default_decay),
+        decay=decay,
+        decay_text=decay.describe(),
+        rate=math.log(2) / (decay.half_life_days * DAY) if decay.half_life_days else 0.0,
+        window_seconds=decay.window_days * DAY if decay.window_days else None,
     )

@@ -69,6 +69,7 @@ build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3
 
 bench: install ## benchmarks (ratios against a floor measured in the same run)
 	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/scoring.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis node_modules

@@ -496,3 +496,83 @@ def test_the_default_model_never_qualifies_a_free_mail_student_without_engagemen
     assert score.grade == "D"
     assert score.behaviour == 0
     assert not score.qualifies
+
+
+# --- the shortcuts that keep scoring fast change no result --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal"),
+    [
+        ("/pricing\\b", "/pricing"),
+        ("^/Plans", "/plans"),
+        ("/docs?/", "/doc"),
+        ("/a+b", None),  # 'a' repeated: only '/' is certain, too short to help
+        ("pricing|plans", None),
+        ("(?i)/pricing", None),
+        ("/定价", None),
+        (".*", None),
+    ],
+)
+def test_the_literal_prefilter_takes_only_text_every_match_contains(pattern, literal):
+    from leadflow.domain.scoring_model import required_literal
+
+    assert required_literal(pattern) == literal
+
+
+URL_RULES = [
+    {"id": "pricing", "event": "page_view", "properties": {"url": ["/Pricing\\b", "/plans?\\b"]}, "points": 10},
+    {"id": "docs", "event": "page_view", "properties": {"url": ["/docs?/", "api"]}, "points": 3},
+    {"id": "chinese", "event": "page_view", "properties": {"url": ["/定价", "/价格"]}, "points": 10},
+    {"id": "any_case", "event": "page_view", "properties": {"url": ["(?i)/CAREERS"]}, "points": 0},
+    {"id": "page", "event": "page_view", "points": 1},
+]
+URLS = [
+    "https://x.io/pricing",
+    "https://x.io/PRICING?x=1",
+    "https://x.io/pricingplans",
+    "https://x.io/plan",
+    "https://x.io/plans/team",
+    "https://x.io/doc/intro",
+    "https://x.io/docs/api",
+    "https://x.io/API",
+    "https://x.io/定价",
+    "https://x.io/ＰＲＩＣＩＮＧ",
+    "https://x.io/careers",
+    "https://x.io/",
+    "",
+    "https://x.io/İstanbul/pricing",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_rule_decisions_equal_a_plain_first_match_over_the_patterns(url):
+    # Given page rules whose patterns mix cases, literals and non-ASCII text
+    model = model_with(behaviour_rules=URL_RULES)
+    import re
+
+    def plain(value: str) -> str:
+        for rule in URL_RULES:
+            patterns = rule.get("properties", {}).get("url")
+            if patterns is None or any(re.search(p, value, re.IGNORECASE) for p in patterns):
+                return rule["id"]
+        raise AssertionError("the last rule takes every page view")
+
+    # When a page view of the URL is scored (twice: the second time the decision is remembered)
+    for _ in range(2):
+        score = score_lead({}, [event("page_view", url=url)], model, NOW)
+        # Then it lands where a plain first-match over the patterns puts it
+        assert [item["rule"] for item in score.breakdown] == [plain(url)]
+
+
+def test_remembered_decisions_are_bounded(monkeypatch):
+    from leadflow.domain import scoring_model
+
+    monkeypatch.setattr(scoring_model, "DECISIONS_MAX", 8)
+    model = model_with(behaviour_rules=URL_RULES)
+    events = [event("page_view", url=f"https://x.io/blog/{i}") for i in range(30)] + [
+        event("page_view", url="/pricing")
+    ]
+    score = score_lead({}, events, model, NOW)
+    assert (points_of(score, "page"), points_of(score, "pricing")) == (30, 10)
+    assert len(model.dispatch["page_view"].decided) <= 8

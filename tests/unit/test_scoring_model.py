@@ -258,3 +258,10 @@ def test_importing_the_loader_does_not_import_yaml():
     env = {"PYTHONPATH": str(ROOT / "layers" / "leadflow"), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_patterns_that_only_work_alone_are_refused_with_a_hint():
+    text = MODEL.replace("properties: {url: ['/pricing']}", "properties: {url: ['(?i)/pricing', '/plans']}")
+    (problem,) = refused(text)
+    assert problem.startswith(f"models/test.yaml:{line_of(text, '(?i)')}: behaviour.rules[0].properties.url: patterns")
+    assert problem.endswith("matching is already case-insensitive")

@@ -86,10 +86,14 @@ def _regexes(patterns: list[str] | None, path: Path, problems: list) -> re.Patte
     compiled = [_regex(p, (*path, i), problems) for i, p in enumerate(patterns)]
     if any(c is None for c in compiled):
         return None
+    if len(compiled) == 1:
+        return compiled[0]
     try:
         return re.compile("|".join(f"(?:{c.pattern})" for c in compiled), re.IGNORECASE)
     except re.error as error:  # e.g. inline flags or back-references that only work alone
-        problems.append((path, f"patterns cannot be combined into one expression: {error}"))
+        problems.append(
+            (path, f"patterns cannot be combined into one expression ({error}); matching is already case-insensitive")
+        )
         return None
 
 

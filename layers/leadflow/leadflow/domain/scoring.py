@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leadflow.domain.scoring_model import BehaviourRule, EventDispatch, FitRule, ScoringModel, fold, to_number
+from leadflow.domain.scoring_model import BehaviourRule, FitRule, ScoringModel, fold, to_number
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def timestamp(value: Any) -> float | None:
 def persona_of(lead: dict, model: ScoringModel) -> str:
     """The first persona whose company-size range and title patterns both match, else the default."""
     size = to_number(model.size_field.get(lead))
-    titles = [unicodedata.normalize("NFKC", str(t)) for t in (lead.get("job_title"), _attr(lead, "seniority")) if t]
+    titles = [_nfkc(t) for t in (lead.get("job_title"), _attr(lead, "seniority")) if t]
     for persona in model.personas:
         if persona.has_size and (size is None or not persona.size_min <= size <= persona.size_max):
             continue
@@ -89,69 +89,42 @@ def _values(value: Any) -> list[Any]:
     return [v for v in value if v not in (None, "")] if isinstance(value, list | tuple) else [value]
 
 
-class _Fields:
-    """The lead's field values as the fit rules compare them, each form computed once per scoring."""
+class _FieldView:
+    """One lead field as the fit rules compare it: present, case-folded values, NFKC texts, numbers."""
 
-    def __init__(self, lead: dict) -> None:
-        self.lead = lead
-        self.raw: dict[str, list[Any]] = {}
-        self.folded: dict[str, set[str]] = {}
-        self.texts: dict[str, list[str]] = {}
-        self.numbers: dict[str, list[float]] = {}
+    __slots__ = ("present", "folded", "texts", "numbers")
 
-    def values(self, rule: FitRule) -> list[Any]:
-        name = rule.field.name  # type: ignore[union-attr]
-        try:
-            return self.raw[name]
-        except KeyError:
-            values = self.raw[name] = _values(rule.field.get(self.lead))  # type: ignore[union-attr]
-            return values
-
-    def folded_of(self, rule: FitRule) -> set[str]:
-        name = rule.field.name  # type: ignore[union-attr]
-        if name not in self.folded:
-            self.folded[name] = {fold(v) for v in self.values(rule)}
-        return self.folded[name]
-
-    def texts_of(self, rule: FitRule) -> list[str]:
-        name = rule.field.name  # type: ignore[union-attr]
-        if name not in self.texts:
-            self.texts[name] = [unicodedata.normalize("NFKC", str(v)) for v in self.values(rule)]
-        return self.texts[name]
-
-    def numbers_of(self, rule: FitRule) -> list[float]:
-        name = rule.field.name  # type: ignore[union-attr]
-        if name not in self.numbers:
-            self.numbers[name] = [n for n in map(to_number, self.values(rule)) if n is not None]
-        return self.numbers[name]
+    def __init__(self, value: Any, forms: tuple[bool, bool, bool]) -> None:
+        values = _values(value)
+        self.present = bool(values)
+        folded, texts, numbers = forms  # only the forms some rule on this field compares
+        self.folded = {fold(v) for v in values} if folded else set()
+        self.texts = [_nfkc(v) for v in values] if texts else []
+        self.numbers = [n for n in map(to_number, values) if n is not None] if numbers else []
 
 
-def _holds(rule: FitRule, fields: _Fields, persona: str, domain: str | None) -> bool:
+def _nfkc(value: Any) -> str:
+    text = value if type(value) is str else str(value)
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
+def _holds(rule: FitRule, view: _FieldView | None, persona: str, domain: str | None) -> bool:
     if rule.personas is not None and persona not in rule.personas:
         return False
     if rule.domains is not None and not (domain and _domain_in(domain, rule.domains)):
         return False
-    if rule.field is None:
+    if view is None:
         return True
-    values = fields.values(rule)
-    if rule.present is not None and bool(values) != rule.present:
+    if rule.present is not None and view.present != rule.present:
         return False
-    if not values:
-        return (
-            rule.present is False
-            and rule.values is None
-            and rule.matches is None
-            and rule.min is None
-            and rule.max is None
-        )
-    if rule.values is not None and rule.values.isdisjoint(fields.folded_of(rule)):
+    if rule.values is not None and rule.values.isdisjoint(view.folded):
         return False
-    if rule.matches is not None and not any(rule.matches.search(text) for text in fields.texts_of(rule)):
+    if rule.matches is not None and not any(rule.matches.search(text) for text in view.texts):
         return False
     if rule.min is not None or rule.max is not None:
         low = -math.inf if rule.min is None else rule.min
         high = math.inf if rule.max is None else rule.max
-        if not any(low <= n <= high for n in fields.numbers_of(rule)):
+        if not any(low <= n <= high for n in view.numbers):
             return False
     return True
 
@@ -172,11 +145,16 @@ def score_fit(lead: dict, model: ScoringModel, persona: str) -> tuple[int, list[
     email = str(lead.get("email") or "")
     domain = email.rpartition("@")[2].strip().lower() if "@" in email else None
     fit, breakdown, taken = 0, [], set()
-    fields = _Fields(lead)
+    views: dict[str, _FieldView] = {}
     for rule in model.fit_rules:
         if rule.exclusive is not None and rule.exclusive in taken:
             continue
-        if _holds(rule, fields, persona, domain):
+        view = None
+        if rule.field is not None:
+            view = views.get(rule.field.name)
+            if view is None:
+                view = views[rule.field.name] = _FieldView(rule.field.get(lead), model.fit_forms[rule.field.name])
+        if _holds(rule, view, persona, domain):
             fit += rule.points
             breakdown.append({"rule": rule.id, "points": rule.points})
             if rule.exclusive is not None:
@@ -185,7 +163,6 @@ def score_fit(lead: dict, model: ScoringModel, persona: str) -> tuple[int, list[
 
 
 _NO_PROPERTIES: dict = {}
-_NO_RULES = object()
 
 
 def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> tuple[int, dict[str, int], list[dict]]:
@@ -195,12 +172,7 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
     # rule id → [(event time, index of its score group or -1)]. An event's rule and group depend only on its
     # type, the one property its type's patterns read and its group property: decided once per distinct triple.
     collected: dict[str, list[tuple[float, int]]] = {}
-    appends: dict[tuple, Any] = {}  # (type, key property value) → append to its rule's events (None: no rule)
     group_index: dict[Any, int] = {None: -1}  # group property value → index of its score group, -1 none
-
-    def append_for(plan: EventDispatch, props: dict, value: Any) -> Any:
-        rule = plan.rule_for(props) if not plan.checks else plan.rule_for_key(value)
-        return None if rule is None else collected.setdefault(rule.id, []).append
 
     def group_of(value: Any) -> int:
         name = model.group_of(value)
@@ -209,27 +181,27 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
             group_index[value] = index
         return index
 
-    keys = model.dispatch_keys  # type → the property its rules read ("" none, None several)
-    dispatch = model.dispatch
+    routes = model.routes  # type → (the one property its rules read, "" none or None several; memo; rules)
     parse = datetime.fromisoformat
     for event in events:
-        kind = event.get("type")
-        key = keys.get(kind, _NO_RULES)
-        if key is _NO_RULES:
+        route = routes.get(event.get("type"))
+        if route is None:
             continue  # unsubscribe, bounce, complaint and types no rule scores
+        key, decided, plan = route
         props = event.get("properties") or _NO_PROPERTIES
         if key is None:
-            append = append_for(dispatch[kind], props, None)
+            rule = plan.rule_for(props)
         else:
             value = props.get(key) if key else None
             try:
-                append = appends[kind, value]
-            except KeyError:
-                append = appends[kind, value] = append_for(dispatch[kind], props, value)
-            except TypeError:  # an unhashable property value (a list) is decided each time
-                append = append_for(dispatch[kind], props, value)
-        if append is None:
+                rule = decided[value]  # the process remembers which rule a value goes to
+            except (KeyError, TypeError):
+                rule = plan.rule_for_key(value)
+        if rule is None:
             continue
+        times = collected.get(rule.id)
+        if times is None:
+            times = collected[rule.id] = []
         occurred = event.get("occurred_at")
         if type(occurred) is str:  # the stored form; other forms take the general path
             try:
@@ -242,7 +214,7 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
             if ts is None:
                 continue
         if group_property is None:
-            append((ts, -1))
+            times.append((ts, -1))
             continue
         group_value = props.get(group_property)
         try:
@@ -251,7 +223,7 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
             group = group_of(group_value)
         except TypeError:
             group = -1
-        append((ts, group))
+        times.append((ts, group))
 
     behaviour = 0
     group_count = len(group_names)
@@ -273,7 +245,7 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
         points = rule.points
         rounded = math.floor(points * total + 0.5)
         behaviour += rounded
-        if per_group is not None:
+        if per_group is not None and any(per_group):
             for group, weight in enumerate(per_group):
                 if weight:
                     group_points[group] += math.floor(points * weight + 0.5)
@@ -297,17 +269,22 @@ def _count(
     exp = math.exp
     if period is None or kept <= rule.period_max_events:  # no window can hold more than the cap
         counting = pairs[: kept if limit is None or limit > kept else limit]
-        if rate:
-            weights = [exp(rate * (t - now_ts)) if t < now_ts else 1.0 for t, _ in counting]
-        else:
-            weights = [1.0] * len(counting)
-        per_group = None
-        if groups:
-            per_group = [0.0] * groups
-            for (_, group), weight in zip(counting, weights, strict=True):
-                if group >= 0:
-                    per_group[group] += weight
-        return len(counting), math.fsum(weights), per_group
+        if not groups:
+            if rate:
+                return (
+                    len(counting),
+                    math.fsum([exp(rate * (t - now_ts)) if t < now_ts else 1.0 for t, _ in counting]),
+                    None,
+                )
+            return len(counting), float(len(counting)), None
+        per_group = [0.0] * groups
+        total = 0.0
+        for ts, group in counting:
+            weight = exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
+            total += weight
+            if group >= 0:
+                per_group[group] += weight
+        return len(counting), total, per_group
     period_max = rule.period_max_events
     per_group = [0.0] * groups if groups else None
     recent: deque[float] = deque()

@@ -49,7 +49,10 @@ def format_path(path: Path) -> str:
 
 def fold(value: Any) -> str:
     """The form text is compared in: NFKC (full-width → ASCII, compatibility forms) and case-folded."""
-    return unicodedata.normalize("NFKC", str(value)).casefold().strip()
+    text = value if type(value) is str else str(value)
+    if text.isascii():  # NFKC leaves ASCII as it is, and ASCII case-folds to lower case
+        return text.lower().strip()
+    return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
 _NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)(?:\s*([kKmM])\b|\s*(万))?")
@@ -279,7 +282,9 @@ class ScoringModel:
     fit_rules: tuple[FitRule, ...]
     behaviour_rules: tuple[BehaviourRule, ...]
     dispatch: dict[str, EventDispatch]  # event type → its rules
-    dispatch_keys: dict[str, str | None]  # event type → the one property its rules read ("" none; None several)
+    # event type → (the one property its rules read, "" none or None several; its decision memo; its rules)
+    routes: dict[str, tuple[str | None, dict, EventDispatch]]
+    fit_forms: dict[str, tuple[bool, bool, bool]]  # fit field → compared folded (in), as text (matches), as number
     group_property: str | None
     group_values: tuple[str, ...]
     group_by_folded: dict[str, str]
@@ -372,7 +377,10 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
         fit_rules=tuple(fit_rules),
         behaviour_rules=tuple(behaviour_rules),
         dispatch=dispatch,
-        dispatch_keys={kind: (plan.key or "") if plan.checks else None for kind, plan in dispatch.items()},
+        routes={
+            kind: ((plan.key or "") if plan.checks else None, plan.decided, plan) for kind, plan in dispatch.items()
+        },
+        fit_forms=_fit_forms(fit_rules),
         group_property=groups.get("property"),
         group_values=tuple(groups.get("values") or ()),
         group_by_folded={fold(g): g for g in groups.get("values") or ()},
@@ -380,6 +388,19 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
         mql_min_behaviour=mql["min_behaviour"],
         digest=digest,
     )
+
+
+def _fit_forms(rules: list[FitRule]) -> dict[str, tuple[bool, bool, bool]]:
+    forms: dict[str, tuple[bool, bool, bool]] = {}
+    for rule in rules:
+        if rule.field is not None:
+            folded, texts, numbers = forms.get(rule.field.name, (False, False, False))
+            forms[rule.field.name] = (
+                folded or rule.values is not None,
+                texts or rule.matches is not None,
+                numbers or rule.min is not None or rule.max is not None,
+            )
+    return forms
 
 
 def _range(doc: dict | None, path: Path, problems: list) -> tuple[float, float]:

@@ -169,8 +169,8 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
     now_ts = now.timestamp()
     group_property = model.group_property
     group_names = model.group_values
-    # rule id → [(event time, index of its score group or -1)]. An event's rule and group depend only on its
-    # type, the one property its type's patterns read and its group property: decided once per distinct triple.
+    # rule id → [(event time, index of its score group or -1)]. An event's rule depends only on its type and
+    # the one property its type's patterns read (usually `url`): the model remembers it per distinct value.
     collected: dict[str, list[tuple[float, int]]] = {}
     group_index: dict[Any, int] = {None: -1}  # group property value → index of its score group, -1 none
 

@@ -169,9 +169,9 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
     now_ts = now.timestamp()
     group_property = model.group_property
     group_names = model.group_values
-    # rule id → [(event time, index of its score group or -1)]. An event's rule depends only on its type and
+    # rule index → [(event time, index of its score group or -1)]. An event's rule depends only on its type and
     # the one property its type's patterns read (usually `url`): the model remembers it per distinct value.
-    collected: dict[str, list[tuple[float, int]]] = {}
+    collected: list[list[tuple[float, int]] | None] = [None] * len(model.behaviour_rules)
     group_index: dict[Any, int] = {None: -1}  # group property value → index of its score group, -1 none
 
     def group_of(value: Any) -> int:
@@ -181,15 +181,17 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
             group_index[value] = index
         return index
 
-    routes = model.routes  # type → (the one property its rules read, "" none or None several; memo; rules)
+    routes = model.routes  # type → (the one property its rules read or None; memo; rules; the rule of every event)
     parse = datetime.fromisoformat
     for event in events:
         route = routes.get(event.get("type"))
         if route is None:
             continue  # unsubscribe, bounce, complaint and types no rule scores
-        key, decided, plan = route
+        key, decided, plan, rule = route
         props = event.get("properties") or _NO_PROPERTIES
-        if key is None:
+        if rule is not None:
+            pass  # every event of the type goes to one rule
+        elif key is None:
             rule = plan.rule_for(props)
         else:
             value = props.get(key) if key else None
@@ -199,9 +201,9 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
                 rule = plan.rule_for_key(value)
         if rule is None:
             continue
-        times = collected.get(rule.id)
+        times = collected[rule.index]
         if times is None:
-            times = collected[rule.id] = []
+            times = collected[rule.index] = []
         occurred = event.get("occurred_at")
         if type(occurred) is str:  # the stored form; other forms take the general path
             try:
@@ -230,7 +232,7 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
     group_points = [0] * group_count
     breakdown = []
     for rule in model.behaviour_rules:
-        pairs = collected.get(rule.id)
+        pairs = collected[rule.index]
         if not pairs:
             continue
         pairs.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones at the end
@@ -290,13 +292,16 @@ def _count(
     recent: deque[float] = deque()
     counted = 0
     total = 0.0
+    in_window = 0  # len(recent)
     for i in range(kept):
         ts, group = pairs[i]
-        while recent and recent[0] - ts >= period:
+        while in_window and recent[0] - ts >= period:
             recent.popleft()
-        if len(recent) >= period_max:
+            in_window -= 1
+        if in_window >= period_max:
             continue
         recent.append(ts)
+        in_window += 1
         weight = exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
         total += weight
         if group >= 0 and per_group is not None:

@@ -174,6 +174,7 @@ class Decay:
 @dataclass(frozen=True)
 class BehaviourRule:
     id: str
+    index: int  # position in the model's behaviour rules
     event: str
     points: int
     # (event property, patterns as one expression, literals one of which the value must contain or None)
@@ -282,8 +283,9 @@ class ScoringModel:
     fit_rules: tuple[FitRule, ...]
     behaviour_rules: tuple[BehaviourRule, ...]
     dispatch: dict[str, EventDispatch]  # event type → its rules
-    # event type → (the one property its rules read, "" none or None several; its decision memo; its rules)
-    routes: dict[str, tuple[str | None, dict, EventDispatch]]
+    # event type → (the one property its rules read, "" none or None several; its decision memo; its rules;
+    # the rule that takes every event of the type, when its first rule reads no property)
+    routes: dict[str, tuple[str | None, dict, EventDispatch, BehaviourRule | None]]
     fit_forms: dict[str, tuple[bool, bool, bool]]  # fit field → compared folded (in), as text (matches), as number
     group_property: str | None
     group_values: tuple[str, ...]
@@ -378,7 +380,13 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
         behaviour_rules=tuple(behaviour_rules),
         dispatch=dispatch,
         routes={
-            kind: ((plan.key or "") if plan.checks else None, plan.decided, plan) for kind, plan in dispatch.items()
+            kind: (
+                (plan.key or "") if plan.checks else None,
+                plan.decided,
+                plan,
+                None if plan.rules[0].properties else plan.rules[0],
+            )
+            for kind, plan in dispatch.items()
         },
         fit_forms=_fit_forms(fit_rules),
         group_property=groups.get("property"),
@@ -511,6 +519,7 @@ def _behaviour_rule(rule: dict, path: Path, default_decay: Decay, problems: list
     decay = _decay(rule.get("decay"), default_decay)
     return BehaviourRule(
         id=rule["id"],
+        index=path[-1],  # type: ignore[arg-type]
         event=rule["event"],
         points=rule["points"],
         properties=tuple(properties),

@@ -235,7 +235,8 @@ def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> t
         pairs = collected[rule.index]
         if not pairs:
             continue
-        pairs.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones at the end
+        if rule.ordered:
+            pairs.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones at the end
         if rule.skip_first:
             pairs = pairs[: -rule.skip_first] if rule.skip_first < len(pairs) else []
         kept = len(pairs)
@@ -293,8 +294,7 @@ def _count(
     counted = 0
     total = 0.0
     in_window = 0  # len(recent)
-    for i in range(kept):
-        ts, group = pairs[i]
+    for ts, group in pairs[:kept] if kept < len(pairs) else pairs:
         while in_window and recent[0] - ts >= period:
             recent.popleft()
             in_window -= 1

@@ -187,6 +187,7 @@ class BehaviourRule:
     decay_text: str = "none"
     rate: float = 0.0  # ln 2 / half-life in seconds (0: no half-life)
     window_seconds: float | None = None
+    ordered: bool = True  # its events are counted newest first (caps, a window or skip_first need the order)
 
 
 def _property_matches(text: str, pattern: re.Pattern, literals: tuple[str, ...] | None) -> bool:
@@ -531,4 +532,5 @@ def _behaviour_rule(rule: dict, path: Path, default_decay: Decay, problems: list
         decay_text=decay.describe(),
         rate=math.log(2) / (decay.half_life_days * DAY) if decay.half_life_days else 0.0,
         window_seconds=decay.window_days * DAY if decay.window_days else None,
+        ordered=bool(limit is not None or period or rule.get("skip_first") or decay.window_days),
     )

@@ -26,8 +26,9 @@ TAG = sys.implementation.cache_tag
 
 # The Lambda runtime's boto3 and what only it needs (README, "Deploying"): never a second copy in the layer.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil"}
-# Modules of development tools: the layer's code must not import them.
-DEVELOPMENT_ONLY = {"leadflow.cli", "leadflow_local", "moto", "pytest", "hypothesis", "yaml", "tests"}
+# Modules of development tools: the layer's code must not import them. (PyYAML is a runtime dependency since
+# the scoring model, a YAML file, is loaded on Lambda too.)
+DEVELOPMENT_ONLY = {"leadflow.cli", "leadflow_local", "moto", "pytest", "hypothesis", "tests"}
 
 
 def _lock() -> dict[str, tuple[str, list[str]]]:

@@ -79,3 +79,18 @@ class UpstreamUnavailable(LeadFlowError):
     """A service the request depends on (e.g. a CAPTCHA siteverify API) did not answer: retry (503 + Retry-After)."""
 
     status, title, kind = 503, "Temporarily unavailable", "unavailable"
+
+
+class ScoringModelInvalid(ConfigurationError):
+    """The scoring model refused at load: `problems` are 'file:line: field.path: message' lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"The scoring model {source} is not valid:\n" + "\n".join(problems))
+
+
+class StageTransitionForbidden(LeadFlowError):
+    """A lifecycle move the funnel does not allow (backwards, or out of `recycled` other than to `lead`)."""
+
+    status, title, kind = 409, "Stage transition not allowed", "stage-transition-forbidden"

@@ -59,6 +59,20 @@ LIFECYCLE_STAGES = (
     "recycled",
     "disqualified",
 )
+# Engagement event types of `POST /v1/events` (the contract). The last three give no points: they set
+# consent and suppression on the lead.
+SUPPRESSION_EVENT_TYPES = ("unsubscribe", "bounce", "complaint")
+EVENT_TYPES = (
+    "email_open",
+    "email_click",
+    "page_view",
+    "content_download",
+    "webinar_registered",
+    "webinar_attended",
+    "meeting_booked",
+    "form_submit",
+    *SUPPRESSION_EVENT_TYPES,
+)
 
 
 @dataclass

@@ -11,6 +11,11 @@ Items, all carrying `entity` so stream consumers can filter:
 - quarantine pk=QUARANTINE  sk=QUARANTINE#<id>            a signed delivery validation refused (TTL; one
              partition, so `leadflow quarantine list` is a Query, never a Scan)
 - quarantine key  pk=EMAIL#…|PHONE#…|EXT#…  sk=QUARANTINE#<id>  finds a person's quarantined deliveries (TTL)
+- event     pk=LEAD#<id>      sk=EVENT#<occurred_at>#<id>     one engagement event (email_click, page_view, ...)
+- history   pk=LEAD#<id>      sk=HIST#<at>#<kind>#<id>        a change worth a timeline entry: score, stage,
+             owner, push, journey send, CRM feedback, conversion (kind + PII-free detail)
+The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
+ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
 
 from __future__ import annotations
@@ -79,6 +84,11 @@ class LeadItem(_Table):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     erasing = UnicodeAttribute(null=True)  # set when erasure starts: the lead is gone for readers and captures
+    persona = UnicodeAttribute(null=True)  # from the scoring model (company size, title)
+    mql_at = UnicodeAttribute(null=True)  # first time the lead became an MQL (kept on later stages)
+    stage_changed_at = UnicodeAttribute(null=True)
+    suppressed = MapAttribute(null=True)  # {reason, since, until, source}: unsubscribe, bounce, complaint, CRM reason
+    owner = MapAttribute(null=True)  # {id, name, team, rule, assigned_at} once routed
     version = VersionAttribute()
 
 
@@ -99,6 +109,38 @@ class KeyItem(_Table):
     answer = MapAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+
+
+class EventItem(_Table):
+    """One engagement event of a lead (`POST /v1/events`): what scoring and the timeline read."""
+
+    lead_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    properties = MapAttribute(default=dict)
+    source = UnicodeAttribute(null=True)
+    delivery_key = UnicodeAttribute(null=True)  # erasure tombstones it, so a replay cannot bring the person back
+    created_at = UnicodeAttribute()
+
+
+class HistoryItem(_Table):
+    """A timeline entry that is not a touch or an event: `kind` (score, stage, owner, push, journey, crm,
+    conversion, suppression) and a PII-free `detail` (rule ids, stages, reasons, targets, ids)."""
+
+    lead_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    at = UnicodeAttribute()
+    detail = MapAttribute(default=dict)
+    source = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+def event_sk(occurred_at: str, event_id: str) -> str:
+    return f"EVENT#{occurred_at}#{event_id}"
+
+
+def history_sk(at: str, kind: str, entry_id: str) -> str:
+    return f"HIST#{at}#{kind}#{entry_id}"
 
 
 class ConflictItem(_Table):
@@ -173,6 +215,8 @@ ALL_MODELS = (
     TouchItem,
     KeyItem,
     ConflictItem,
+    EventItem,
+    HistoryItem,
     AnyItem,
     ClickItem,
     LookupItem,

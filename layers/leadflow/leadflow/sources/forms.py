@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from leadflow import schemas
 from leadflow.config import settings
@@ -30,6 +29,7 @@ from leadflow.errors import (
     ValidationFailed,
 )
 from leadflow.sources import captcha as captcha_check
+from leadflow.sources import redirects
 from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat
 from leadflow.web import Request, form_body, json_object
 
@@ -57,19 +57,13 @@ class FormConfig:
             return False  # never pattern-match (and later echo) anything that is not scheme://host[:port]
         return any(fnmatch.fnmatchcase(origin, pattern.lower().rstrip("/")) for pattern in self.allowed_origins)
 
+    def redirect_target(self, url: str) -> str | None:
+        """The URL to send as `Location` when a browser following `url` lands on a host this form allows
+        (judged as browsers parse URLs, see sources/redirects.py), else None."""
+        return redirects.allowed_target(url, self.redirect_hosts)
+
     def redirect_allowed(self, url: str) -> bool:
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-            return False  # it goes into the Location header: no control characters, no whitespace
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return False
-        host = (parts.hostname or "").lower()
-        return (
-            parts.scheme in ("http", "https")
-            and bool(host)
-            and any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.redirect_hosts)
-        )
+        return self.redirect_target(url) is not None
 
 
 def _form_config(form_id: str, raw: dict) -> FormConfig:
@@ -168,8 +162,10 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
 
     redirect = _single(body.get(REDIRECT_FIELD)) if html_form else None
     redirect = redirect or (config.redirect if html_form else None)
-    if redirect is not None and (not isinstance(redirect, str) or not config.redirect_allowed(redirect)):
-        raise Forbidden("The redirect target is not allowed for this form.")
+    if redirect is not None:
+        redirect = config.redirect_target(redirect) if isinstance(redirect, str) else None
+        if redirect is None:
+            raise Forbidden("The redirect target is not allowed for this form.")
 
     if config.honeypot and body.get(config.honeypot) not in (None, "", []):
         return FormSubmission(None, redirect)  # before the CAPTCHA: bots learn nothing and cost no outbound call

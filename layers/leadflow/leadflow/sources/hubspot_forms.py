@@ -117,7 +117,7 @@ def respond(request: Request, config: forms.FormConfig, answers: list[dict]) -> 
     """HubSpot's answer shape added to LeadFlow's, with CORS for the allowed browser origin."""
     body: dict[str, Any] = {"received": len(answers), "leads": answers}
     if config.redirect:
-        body["redirectUri"] = config.redirect
+        body["redirectUri"] = config.redirect_target(config.redirect)  # checked by verify
     else:
         body["inlineMessage"] = INLINE_MESSAGE
     origin = forms.check_origin(config, request)  # already allowed by verify: echo it for the browser

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from leadflow.domain.attribution import iso
 from leadflow.domain.model import CLICK_IDS, TRACKING_FIELDS, LeadInput
 from leadflow.errors import SignatureInvalid
 
@@ -92,6 +93,20 @@ def lead_input_from_flat(
         event_key=event_key,
         external_ids=external_ids,
     )
+
+
+CLAIMED_TIME_ATTRIBUTE = "claimed_submitted_at"
+
+
+def unauthenticated(inp: LeadInput, claimed_time: Any = None) -> LeadInput:
+    """Mark a submission nobody signed for: receipt time orders it (capture ignores its occurred_at), and the
+    time the sender claims, when it parses, is kept only as the attribute `claimed_submitted_at`."""
+    claimed = parse_time(claimed_time) if claimed_time is not None else inp.occurred_at
+    inp.authenticated = False
+    inp.occurred_at = None
+    if claimed is not None:
+        inp.attributes[CLAIMED_TIME_ATTRIBUTE] = iso(claimed)
+    return inp
 
 
 MAX_EVENT_ID = 200  # DynamoDB keys stop at 2048 bytes; provider ids are far shorter than this in practice

@@ -30,7 +30,7 @@ from leadflow.errors import (
 )
 from leadflow.sources import captcha as captcha_check
 from leadflow.sources import redirects
-from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat
+from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat, unauthenticated
 from leadflow.web import Request, form_body, json_object
 
 REDIRECT_FIELD = "_redirect"
@@ -198,6 +198,7 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
         # (double clicks, browser retries), so it never becomes two touches.
         key = fingerprint_key(config.source, document, request_time(request))
     lead = lead_input_from_flat(document, source=config.source, event_key=key, cookies=request.cookies)
+    unauthenticated(lead)  # a browser's `submitted_at` never orders merges: receipt time does
     if config.captcha is not None and token is not None:
         # Tokens are single-use: run capture's (pure) validation first, so a 422 the visitor can fix does not
         # spend the solved challenge; then ask the provider, before anything is stored.

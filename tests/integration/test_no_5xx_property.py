@@ -338,6 +338,7 @@ latin1_chars = st.one_of(
 latin1_text = st.text(latin1_chars, max_size=60)
 latin1_values = st.one_of(
     latin1_text,
+    st.text(st.sampled_from("0123456789²³¹¼½¾ \xa0"), min_size=1, max_size=16),  # digits and look-alikes
     st.sampled_from(["²", "¹²³", "1²", "¼", "\xa01700000000", "1_700_000_000", "+1700000000", "-0", "0x10", "1e9"]),
     st.tuples(st.integers(0, 2**45), latin1_text).map(lambda pair: f"{pair[0]}{pair[1]}"),
     st.tuples(latin1_text, st.integers(0, 2**45)).map(lambda pair: f"{pair[0]}{pair[1]}"),

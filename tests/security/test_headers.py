@@ -151,3 +151,14 @@ def test_every_parsed_header_with_any_latin1_value_is_answered_below_500(api):
             if reply.status >= 500:
                 failures.append(("baidu", name, value, reply.status))
     assert failures == []
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://localhost:8080\n", " http://localhost:8080", "http://localhost:٨٠٨٠", "http://localhost:８０"]
+)
+def test_an_origin_that_is_not_ascii_scheme_host_port_is_403_and_never_echoed(api, origin):
+    # Given a browser form post whose Origin only looks like an allowed one (whitespace, non-ASCII digits)
+    reply = api.post_form("website", {"email": "origin@orbit.dev"}, headers={"origin": origin})
+    # Then it is refused and the value is not echoed into a response header
+    assert reply.status == 403, reply.headers
+    assert "access-control-allow-origin" not in reply.headers

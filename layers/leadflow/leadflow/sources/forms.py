@@ -34,7 +34,7 @@ from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_fl
 from leadflow.web import Request, form_body, json_object
 
 REDIRECT_FIELD = "_redirect"
-_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
+_ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?", re.ASCII)
 FORM_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
@@ -52,8 +52,8 @@ class FormConfig:
     captcha: captcha_check.CaptchaConfig | None = None
 
     def origin_allowed(self, origin: str) -> bool:
-        origin = origin.strip().lower().rstrip("/")
-        if not _ORIGIN.match(origin):
+        origin = origin.lower().rstrip("/")  # not stripped of whitespace: the Origin is echoed as sent
+        if not _ORIGIN.fullmatch(origin):
             return False  # never pattern-match (and later echo) anything that is not scheme://host[:port]
         return any(fnmatch.fnmatchcase(origin, pattern.lower().rstrip("/")) for pattern in self.allowed_origins)
 

@@ -51,7 +51,7 @@ STANDARD_QUESTIONS = {
     "job_title": "job_title",
     "country": "country",
 }
-_ID = re.compile(r"^[0-9]{1,32}$")
+_ID = re.compile(r"[0-9]{1,32}", re.ASCII)  # fullmatch: "$" would let a trailing newline through
 
 
 # ---------------------------------------------------------------- webhook
@@ -96,7 +96,7 @@ def parse_pointers(request: Request, verified: Any) -> list[dict]:
 
 
 def _id(value: Any) -> str | None:
-    return str(value) if value is not None and _ID.match(str(value)) else None
+    return str(value) if value is not None and _ID.fullmatch(str(value)) else None
 
 
 # ---------------------------------------------------------------- fetch
@@ -129,7 +129,7 @@ def fetch_many(pointers: list[dict]) -> list[LeadInput | BaseException]:
 
 def _leadgen_id(pointer: dict) -> str:
     leadgen_id = str(pointer.get("id", ""))
-    if not _ID.match(leadgen_id):  # it goes into a Graph API path
+    if not _ID.fullmatch(leadgen_id):  # it goes into a Graph API path
         raise MalformedBody("The leadgen id is not numeric.")
     return leadgen_id
 

@@ -16,6 +16,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.api import Api
 from tests.support.aws import local_aws
@@ -234,3 +236,22 @@ def test_an_entry_that_is_not_a_host_rule_is_a_registry_error(entry):
     errors = schemas.field_errors("form_registry.v1.json", {"forms": {"f": {"fields": [], "redirect_hosts": [entry]}}})
     # Then the registry is invalid, or (where the schema cannot tell) the entry allows nothing
     assert errors or redirects.host_rule(entry) is None
+
+
+url_parts = st.sampled_from(
+    ["https:", "http:", "HTTPS:", "//", "\\\\", "/", "\\", "@", ":", "443", "8080", "%2e", "%40", "%5C", "?", "#"]
+    + ["www.example.com", "evil.example", "localhost", "127.0.0.1", "0x7f", "[::1]", ".", "\t", "\n", " ", "ß", "．"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(url_parts, max_size=10).map("".join) | st.text(max_size=40))
+def test_any_string_is_judged_without_error_and_the_location_sent_means_the_same(url):
+    # Given any string as a redirect target
+    from leadflow.sources import redirects
+
+    target = redirects.parse(url)
+    # Then it is judged without an exception, and the URL LeadFlow would send parses to the same destination
+    if target is not None:
+        assert redirects.parse(target.url) == target
+        assert all(0x21 <= ord(ch) <= 0x7E for ch in target.url)  # safe in a Location header as is

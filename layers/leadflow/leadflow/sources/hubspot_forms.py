@@ -19,7 +19,8 @@ adds `inlineMessage` (or `redirectUri` when the registry entry configures a redi
 ends show it. Being unauthenticated, a submission never sets the time that orders merges (last touch,
 profile, consent): receipt time does, and `submittedAt` is kept only as `attributes.claimed_submitted_at`;
 a consent answer from here is marked `authenticated: false` on the lead and on its touch. A submission
-carries no id: the delivery key is the fingerprint of the mapped submission per hour (sources/base.py `fingerprint_key`, shared with website forms), so a double submit is one touch.
+carries no id: the delivery key is the fingerprint of the mapped submission per hour (sources/base.py
+`fingerprint_key`, shared with website forms), so a double submit is one touch.
 """
 
 from __future__ import annotations

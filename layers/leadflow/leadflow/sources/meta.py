@@ -25,7 +25,7 @@ from leadflow.domain.model import LeadInput
 from leadflow.errors import Forbidden, MalformedBody, SignatureInvalid
 from leadflow.secrets import secret_field
 from leadflow.sources import http
-from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256, parse_time
+from leadflow.sources.base import ascii_unsigned, constant_time_equal, event_key, hmac_sha256, parse_time
 from leadflow.web import Request, json_object, response
 
 NAME = "meta"
@@ -143,7 +143,7 @@ def _outcome(pointer: dict, answer: Any) -> LeadInput | BaseException:
         body = json.loads(answer.get("body") or "null")
     except ValueError:
         body = None
-    status = int(answer.get("code") or 0)
+    status = ascii_unsigned(str(answer.get("code")), 3) or 0  # a code that is not a status is a bad answer
     if status != 200:
         code = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):

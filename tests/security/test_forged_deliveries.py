@@ -23,6 +23,8 @@ from urllib.parse import quote
 import pytest
 
 from leadflow.sources import CALLBACK_PLATFORMS, WEBHOOK_PROVIDERS
+from tests.support.api import Api
+from tests.support.aws import local_aws
 from tests.support.callbacks import GATEWAY, baidu_query, baidu_signed, tencent_path
 from tests.support.fetch import fetch_queues
 from tests.support.providers import (
@@ -182,20 +184,43 @@ CASES = [(provider, case) for provider in SIGNED for case in forgeries(provider)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def stack():
+    """One offline AWS (table and fetch queue) for the module: each test compares what is kept before and after."""
+    with pytest.MonkeyPatch.context() as patch, local_aws(patch) as client:
+        yield Api(), client, fetch_queues(patch)
+
+
 @pytest.fixture
-def queues(aws, monkeypatch):
-    return fetch_queues(monkeypatch)
+def api(stack):
+    return stack[0]
+
+
+@pytest.fixture
+def aws(stack):
+    return stack[1]
+
+
+@pytest.fixture
+def queues(stack):
+    return stack[2]
 
 
 def table_items(aws) -> int:
     from leadflow.config import settings
 
-    return aws.scan(TableName=settings().table_name, Select="COUNT")["Count"]
+    return aws.scan(TableName=settings().table_name, Select="COUNT", ConsistentRead=True)["Count"]
 
 
-def assert_nothing_kept(aws, queues) -> None:
-    assert table_items(aws) == 0, "a forged delivery left items in the table"
-    assert queues.count(queues.queue_url) == 0, "a forged delivery was queued for fetching"
+def kept(aws, queues) -> tuple[int, int]:
+    """(items in the table, messages on the fetch queue)."""
+    return table_items(aws), queues.count(queues.queue_url)
+
+
+def assert_nothing_kept(aws, queues, before: tuple[int, int]) -> None:
+    items, queued = kept(aws, queues)
+    assert items == before[0], "a forged request left items in the table"
+    assert queued == before[1], "a forged request was queued for fetching"
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -212,17 +237,19 @@ def test_control_the_correctly_signed_delivery_is_accepted(api, aws, queues, pro
     spec = PROVIDERS[provider]
     body = json.dumps(spec.document()).encode()
     # When it is delivered
+    queued = queues.count(queues.queue_url)
     reply = api.request("POST", f"/v1/webhooks/{provider}", body, spec.sign(body))
     # Then it is accepted (stored, or queued for fetching)
     assert reply.status == 200, reply.body
     if spec.pointer:
-        assert queues.count(queues.queue_url) == 1
+        assert queues.count(queues.queue_url) == queued + 1
     else:
         assert api.get_lead_by_email(EMAIL).status == 200
 
 
 @pytest.mark.parametrize(("provider", "case"), CASES, ids=[f"{p}: {c}" for p, c in CASES])
 def test_forged_delivery_is_401_and_nothing_is_stored_or_queued(api, aws, queues, provider, case):
+    before = kept(aws, queues)
     # Given a delivery forged in one of the ways a forger would
     body, headers = forgeries(provider)[case]
     # When it is delivered
@@ -232,7 +259,7 @@ def test_forged_delivery_is_401_and_nothing_is_stored_or_queued(api, aws, queues
     assert reply.headers["content-type"] == "application/problem+json"
     assert_no_secret_in(reply.body)
     # And nothing is stored or queued
-    assert_nothing_kept(aws, queues)
+    assert_nothing_kept(aws, queues, before)
 
 
 GOOGLE_FORGERIES = {
@@ -245,6 +272,7 @@ GOOGLE_FORGERIES = {
 
 @pytest.mark.parametrize("case", sorted(GOOGLE_FORGERIES))
 def test_google_ads_lead_without_the_form_key_is_401_and_nothing_is_stored(api, aws, queues, case):
+    before = kept(aws, queues)
     # Given a Google Ads lead whose google_key is not the configured one, carrying every other provider's
     # valid signature for good measure
     body = json.dumps(GOOGLE_FORGERIES[case]).encode()
@@ -253,7 +281,7 @@ def test_google_ads_lead_without_the_form_key_is_401_and_nothing_is_stored(api, 
     # Then it is 401 and nothing is stored
     assert reply.status == 401, reply.body
     assert_no_secret_in(reply.body)
-    assert_nothing_kept(aws, queues)
+    assert_nothing_kept(aws, queues, before)
 
 
 def test_google_ads_control_with_the_key_is_accepted(api, aws):
@@ -263,6 +291,7 @@ def test_google_ads_control_with_the_key_is_accepted(api, aws):
 
 @pytest.mark.parametrize("origin", ["https://attacker.example", "null", "http://localhost.evil.example"])
 def test_hubspot_forms_from_a_foreign_origin_is_403_and_nothing_is_stored(api, aws, queues, origin):
+    before = kept(aws, queues)
     # Given a HubSpot Forms submission posted by a browser on a page the registry does not allow
     body = json.dumps({"fields": [{"objectTypeId": "0-1", "name": "email", "value": EMAIL}]}).encode()
     # When it arrives
@@ -271,11 +300,12 @@ def test_hubspot_forms_from_a_foreign_origin_is_403_and_nothing_is_stored(api, a
     )
     # Then it is refused and nothing is stored
     assert reply.status == 403, reply.body
-    assert_nothing_kept(aws, queues)
+    assert_nothing_kept(aws, queues, before)
 
 
 # ------------------------------------------------------------------------------------------ handshakes
 def test_linkedin_challenge_cannot_be_used_to_sign_a_forged_notification(api, aws, queues):
+    before = kept(aws, queues)
     # Given a forged LEAD_ACTION notification, compact so it fits in a challenge code
     forged = json.dumps(_linkedin(), separators=(",", ":")).encode()
     # When the attacker asks the validation endpoint to "answer" the challenge "hmacsha256=" + body (exactly
@@ -287,7 +317,7 @@ def test_linkedin_challenge_cannot_be_used_to_sign_a_forged_notification(api, aw
     )
     # Then the forged notification is refused and nothing is queued (today: 200, and the pointer is queued)
     assert reply.status == 401, reply.body
-    assert_nothing_kept(aws, queues)
+    assert_nothing_kept(aws, queues, before)
     # And no MAC was handed out: the code is not a UUID
     assert oracle.status == 400, oracle.body
     assert "challengeResponse" not in oracle.body
@@ -372,6 +402,7 @@ TENCENT_FORGERIES = {
 
 @pytest.mark.parametrize("case", sorted(BAIDU_FORGERIES))
 def test_forged_baidu_callback_is_401_and_nothing_is_stored(api, aws, queues, case):
+    before = kept(aws, queues)
     # Given a Baidu click callback forged in one of the ways a forger would (the scheme signs no time:
     # a replay only repeats an already stored click)
     path, headers = BAIDU_FORGERIES[case]
@@ -380,24 +411,26 @@ def test_forged_baidu_callback_is_401_and_nothing_is_stored(api, aws, queues, ca
     # Then it is refused and no click is stored
     assert reply.status == 401, reply.body
     assert_no_secret_in(reply.body)
-    assert_nothing_kept(aws, queues)
+    assert_nothing_kept(aws, queues, before)
 
 
 @pytest.mark.parametrize("case", sorted(TENCENT_FORGERIES))
 def test_forged_tencent_callback_is_401_and_nothing_is_stored(api, aws, queues, case):
+    before = kept(aws, queues)
     # Given a Tencent click callback without the URL's token (the scheme has no signature nor time)
     reply = api.request("GET", TENCENT_FORGERIES[case])
     # Then it is refused and no click is stored
     assert reply.status == 401, reply.body
     assert_no_secret_in(reply.body)
-    assert_nothing_kept(aws, queues)
+    assert_nothing_kept(aws, queues, before)
 
 
 @pytest.mark.parametrize("platform", ["baidu", "tencent"])
 def test_control_the_genuine_callback_is_accepted(api, aws, platform):
     path, headers = (baidu_signed(baidu_query()), GATEWAY) if platform == "baidu" else (tencent_path(), {})
+    items = table_items(aws)
     assert api.request("GET", path, headers=headers).status == 200
-    assert table_items(aws) == 1
+    assert table_items(aws) == items + 1
 
 
 # ------------------------------------------------------------------------------------------ helpers

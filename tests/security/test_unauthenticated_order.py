@@ -139,3 +139,14 @@ def _touches(aws, lead_id: str) -> list[dict]:
         ConsistentRead=True,
     )
     return answer["Items"]
+
+
+@pytest.mark.parametrize("claimed", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "²", "not a time"])
+def test_a_claimed_time_at_the_edge_of_the_calendar_or_no_time_at_all_is_received_now(api, claimed):
+    # Given a hubspot-forms submission whose submittedAt cannot be placed in UTC, or is no time
+    document = {"submittedAt": claimed, "fields": [{"objectTypeId": "0-1", "name": "email", "value": EMAIL}]}
+    # When it arrives
+    reply = api.request("POST", HUBSPOT, json.dumps(document).encode(), BROWSER)
+    # Then it is captured at receipt, with no claimed time kept
+    assert reply.status == 200, reply.body
+    assert "claimed_submitted_at" not in api.get_lead_by_email(EMAIL).json["attributes"]

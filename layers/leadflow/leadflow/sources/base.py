@@ -58,9 +58,10 @@ def parse_time(value: Any) -> datetime | None:
         if not text.isascii():
             return None
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # in UTC here, so a time at the edge of the calendar (9999-12-31T23:59-23:59) is refused, not a crash later
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def lead_input_from_flat(

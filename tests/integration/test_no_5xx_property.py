@@ -329,6 +329,36 @@ CONTENT_TYPES = [
     ";",
     "application/json;;;",
 ]
+# Header values as HTTP allows them (RFC 9110 field-value: VCHAR, SP, HTAB and obs-text 0x80-0xFF, i.e. the
+# whole Latin-1 range but controls), and numbers that only look like numbers (str.isdigit() accepts "²").
+latin1_chars = st.one_of(
+    st.just("\t"),
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+    st.characters(min_codepoint=0x80, max_codepoint=0xFF),
+)
+latin1_text = st.text(latin1_chars, max_size=60)
+latin1_values = st.one_of(
+    latin1_text,
+    st.text(st.sampled_from("0123456789²³¹¼½¾ \xa0"), min_size=1, max_size=16),  # digits and look-alikes
+    st.sampled_from(["²", "¹²³", "1²", "¼", "\xa01700000000", "1_700_000_000", "+1700000000", "-0", "0x10", "1e9"]),
+    st.tuples(st.integers(0, 2**45), latin1_text).map(lambda pair: f"{pair[0]}{pair[1]}"),
+    st.tuples(latin1_text, st.integers(0, 2**45)).map(lambda pair: f"{pair[0]}{pair[1]}"),
+)
+# Every header some route parses (beyond content-type, origin and cookie, drawn separately).
+PARSED_HEADERS = [
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-webflow-timestamp",
+    "x-webflow-signature",
+    "tiktok-signature",
+    "x-li-signature",
+    "x-hub-signature-256",
+    "typeform-signature",
+    "tally-signature",
+    "host",
+    "x-forwarded-proto",
+]
 ORIGINS = [
     "http://localhost:8080",
     "http://127.0.0.1",
@@ -346,18 +376,20 @@ def header_sets(draw, body: bytes, usual_types: list[str]) -> dict[str, str]:
     content_type = draw(
         st.sampled_from(usual_types)
         if draw(percent) < 60
-        else st.none() | st.sampled_from(CONTENT_TYPES) | printable_text
+        else st.none() | st.sampled_from(CONTENT_TYPES) | printable_text | latin1_text
     )
     if content_type is not None:
         headers["content-type"] = content_type
-    origin = draw(st.none() if draw(percent) < 50 else st.sampled_from(ORIGINS) | printable_text)
+    origin = draw(st.none() if draw(percent) < 50 else st.sampled_from(ORIGINS) | printable_text | latin1_text)
     if origin is not None:
         headers["origin"] = origin
     if draw(st.booleans()):
         headers["cookie"] = draw(
             st.sampled_from(["_fbc=fb.1.1.AbC; _fbp=fb.1.2.3", "_gcl_aw=GCL.1.CjAbC", "=; ;="]) | printable_text
         )
-    signing = "valid" if draw(percent) < 60 else draw(st.sampled_from(["none", "junk", "stale", "wrong-secret"]))
+    signing = (
+        "valid" if draw(percent) < 50 else draw(st.sampled_from(["none", "junk", "stale", "wrong-secret", "latin1"]))
+    )
     if signing != "none":
         msg_id = draw(
             st.sampled_from(["msg_1", "msg_1", "msg_2"]) | st.text(string.printable.strip(), min_size=1, max_size=40)
@@ -374,9 +406,14 @@ def header_sets(draw, body: bytes, usual_types: list[str]) -> dict[str, str]:
                 "webhook-signature": f"v1,{_sign(body, msg_id, timestamp, secret)}",
             }
         )
-        if signing == "valid":
+        if signing in ("valid", "latin1"):
             # the same body validly signed for every provider's own scheme, so each reaches its parser
             headers.update(provider_signatures(body, now))
+        if signing == "latin1":
+            # then one to three parsed headers replaced by any value HTTP allows
+            for name in draw(st.lists(st.sampled_from(PARSED_HEADERS), min_size=1, max_size=3, unique=True)):
+                value = draw(latin1_values)
+                headers[name] = f"t={value},s=00" if name == "tiktok-signature" and draw(st.booleans()) else value
         if signing == "junk":
             for name in draw(
                 st.lists(

@@ -43,3 +43,22 @@ def assert_nothing_stored(api, aws, email: str) -> None:
     """No lead, and not even a delivery or identity record."""
     assert api.get_lead_by_email(email).status == 404
     assert aws.scan(TableName=settings().table_name, Select="COUNT")["Count"] == 0
+
+
+def meta_headers(body: bytes, secret: str | None = None) -> dict[str, str]:
+    """X-Hub-Signature-256: sha256=<hex(HMAC-SHA256(app_secret, body))>."""
+    sig = _hmac(secret or dev_secret("webhooks/meta")["app_secret"], body).hex()
+    return {"content-type": "application/json", "x-hub-signature-256": f"sha256={sig}"}
+
+
+def linkedin_headers(body: bytes, secret: str | None = None) -> dict[str, str]:
+    """X-LI-Signature: hex(HMAC-SHA256(client_secret, "hmacsha256=" + body))."""
+    sig = _hmac(secret or dev_secret("webhooks/linkedin")["client_secret"], b"hmacsha256=" + body).hex()
+    return {"content-type": "application/json", "x-li-signature": sig}
+
+
+def tiktok_headers(body: bytes, secret: str | None = None, timestamp: int | str | None = None) -> dict[str, str]:
+    """TikTok-Signature: t=<unix seconds>,s=<hex(HMAC-SHA256(client_secret, f"{t}.{body}"))>."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    sig = _hmac(secret or dev_secret("webhooks/tiktok")["client_secret"], f"{ts}.".encode() + body).hex()
+    return {"content-type": "application/json", "tiktok-signature": f"t={ts},s={sig}"}

@@ -21,7 +21,8 @@ QUALITY_FLAGS = "quality_flags"
 
 def _occurred(inp: LeadInput, now: datetime) -> datetime:
     at = inp.occurred_at
-    if at is None or at > now + _MAX_FUTURE:
+    # An unauthenticated sender could date its submission to reorder history (last touch, profile, consent).
+    if at is None or not inp.authenticated or at > now + _MAX_FUTURE:
         return now
     return at
 
@@ -94,6 +95,8 @@ def prepare(inp: LeadInput, default_region: str, now: datetime) -> Submission:
         granted = n.parse_consent(value)
         if granted is not None:
             consent[channel] = {"granted": granted, "captured_at": iso(occurred), "source": inp.source}
+            if not inp.authenticated:
+                consent[channel]["authenticated"] = False  # anyone may post it: shown to the operator
     touch = build_touch(inp.source, inp.tracking, inp.cookies, occurred)
     return Submission(
         source=inp.source,

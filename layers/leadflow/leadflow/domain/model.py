@@ -81,6 +81,8 @@ class LeadInput:
 
     `event_key` identifies the provider's delivery (redelivery of the same key changes nothing);
     `external_ids` are the provider's lead ids, which are identity keys like email and phone.
+    `authenticated` is False for senders nobody signs for (website forms, hubspot-forms): their claimed
+    time never orders merges (receipt time does), and their consent answers say so.
     """
 
     source: str
@@ -93,3 +95,4 @@ class LeadInput:
     event_key: str | None = None
     external_ids: list[tuple[str, str]] = field(default_factory=list)
     is_test: bool = False
+    authenticated: bool = True

@@ -7,9 +7,11 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+from leadflow.domain.attribution import iso
 from leadflow.domain.model import CLICK_IDS, TRACKING_FIELDS, LeadInput
 from leadflow.errors import SignatureInvalid
 
@@ -28,17 +30,38 @@ FIELD_NAMES = (
 CONSENT_FIELDS = {"consent_email": "email", "consent_sms": "sms"}
 
 
+# Numbers in headers, query strings and ids are ASCII digits only: str.isdigit() and int() also accept
+# superscripts, other scripts' digits, "_" and "+", and some of those pass one check and crash the other.
+_UNSIGNED = re.compile(r"[0-9]{1,16}", re.ASCII)
+
+
+def ascii_unsigned(text: str | None, max_digits: int = 16) -> int | None:
+    """`text` (surrounding spaces and tabs ignored) as a non-negative integer of ASCII digits, else None."""
+    if not isinstance(text, str):
+        return None
+    stripped = text.strip(" \t")
+    if len(stripped) > max_digits or not _UNSIGNED.fullmatch(stripped):
+        return None
+    return int(stripped)
+
+
 def parse_time(value: Any) -> datetime | None:
-    if value in (None, ""):
+    """Unix seconds or milliseconds (number or ASCII digits) or ISO 8601 text; None when it is neither."""
+    if value in (None, "") or isinstance(value, bool):
         return None
     try:
-        if isinstance(value, int | float) or str(value).isdigit():
-            seconds = float(value)
+        number = value if isinstance(value, int | float) else ascii_unsigned(str(value))
+        if number is not None:
+            seconds = float(number)
             return datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, UTC)
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        text = str(value)
+        if not text.isascii():
+            return None
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # in UTC here, so a time at the edge of the calendar (9999-12-31T23:59-23:59) is refused, not a crash later
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def lead_input_from_flat(
@@ -73,6 +96,20 @@ def lead_input_from_flat(
     )
 
 
+CLAIMED_TIME_ATTRIBUTE = "claimed_submitted_at"
+
+
+def unauthenticated(inp: LeadInput, claimed_time: Any = None) -> LeadInput:
+    """Mark a submission nobody signed for: receipt time orders it (capture ignores its occurred_at), and the
+    time the sender claims, when it parses, is kept only as the attribute `claimed_submitted_at`."""
+    claimed = parse_time(claimed_time) if claimed_time is not None else inp.occurred_at
+    inp.authenticated = False
+    inp.occurred_at = None
+    if claimed is not None:
+        inp.attributes[CLAIMED_TIME_ATTRIBUTE] = iso(claimed)
+    return inp
+
+
 MAX_EVENT_ID = 200  # DynamoDB keys stop at 2048 bytes; provider ids are far shorter than this in practice
 
 
@@ -104,10 +141,9 @@ def check_timestamp(timestamp: str | None, now: float, tolerance: int) -> int:
     """A unix-seconds timestamp header within ±tolerance of now, else SignatureInvalid."""
     if not timestamp:
         raise SignatureInvalid("The signature timestamp header is missing.")
-    try:
-        value = int(timestamp.strip())
-    except ValueError as exc:
-        raise SignatureInvalid("The signature timestamp is not a number.") from exc
+    value = ascii_unsigned(timestamp, 12)
+    if value is None:
+        raise SignatureInvalid("The signature timestamp is not a number.")
     if abs(now - value) > tolerance:
         raise SignatureInvalid("The signature timestamp is outside the allowed window.")
     return value

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from leadflow import schemas
 from leadflow.config import settings
@@ -33,11 +32,12 @@ from leadflow.errors import (
     ValidationFailed,
 )
 from leadflow.sources import captcha as captcha_check
-from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat
+from leadflow.sources import redirects
+from leadflow.sources.base import event_key, fingerprint_key, lead_input_from_flat, unauthenticated
 from leadflow.web import Request, form_body, json_object
 
 REDIRECT_FIELD = "_redirect"
-_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
+_ORIGIN = re.compile(r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?", re.ASCII)
 FORM_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
@@ -55,24 +55,18 @@ class FormConfig:
     captcha: captcha_check.CaptchaConfig | None = None
 
     def origin_allowed(self, origin: str) -> bool:
-        origin = origin.strip().lower().rstrip("/")
-        if not _ORIGIN.match(origin):
+        origin = origin.lower().rstrip("/")  # not stripped of whitespace: the Origin is echoed as sent
+        if not _ORIGIN.fullmatch(origin):
             return False  # never pattern-match (and later echo) anything that is not scheme://host[:port]
         return any(fnmatch.fnmatchcase(origin, pattern.lower().rstrip("/")) for pattern in self.allowed_origins)
 
+    def redirect_target(self, url: str) -> str | None:
+        """The URL to send as `Location` when a browser following `url` lands on a host this form allows
+        (judged as browsers parse URLs, see sources/redirects.py), else None."""
+        return redirects.allowed_target(url, self.redirect_hosts)
+
     def redirect_allowed(self, url: str) -> bool:
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-            return False  # it goes into the Location header: no control characters, no whitespace
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return False
-        host = (parts.hostname or "").lower()
-        return (
-            parts.scheme in ("http", "https")
-            and bool(host)
-            and any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.redirect_hosts)
-        )
+        return self.redirect_target(url) is not None
 
 
 def _form_config(form_id: str, raw: dict) -> FormConfig:
@@ -201,8 +195,10 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
 
     redirect = _single(body.get(REDIRECT_FIELD)) if html_form else None
     redirect = redirect or (config.redirect if html_form else None)
-    if redirect is not None and (not isinstance(redirect, str) or not config.redirect_allowed(redirect)):
-        raise Forbidden("The redirect target is not allowed for this form.")
+    if redirect is not None:
+        redirect = config.redirect_target(redirect) if isinstance(redirect, str) else None
+        if redirect is None:
+            raise Forbidden("The redirect target is not allowed for this form.")
 
     if config.honeypot and body.get(config.honeypot) not in (None, "", []):
         return FormSubmission(None, redirect)  # before the CAPTCHA: bots learn nothing and cost no outbound call
@@ -239,6 +235,7 @@ def parse(config: FormConfig, request: Request) -> FormSubmission:
         # (double clicks, browser retries), so it never becomes two touches.
         key = fingerprint_key(config.source, document, request_time(request))
     lead = lead_input_from_flat(document, source=config.source, event_key=key, cookies=request.cookies)
+    unauthenticated(lead)  # a browser's `submitted_at` never orders merges: receipt time does
     if config.captcha is not None and token is not None:
         # Tokens are single-use: run capture's (pure) validation first, so a 422 the visitor can fix does not
         # spend the solved challenge; then ask the provider, before anything is stored.

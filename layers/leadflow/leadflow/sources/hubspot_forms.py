@@ -16,8 +16,11 @@ least one is ticked).
 
 HubSpot answers `{inlineMessage}` or `{redirectUri}`; LeadFlow keeps its `{"received", "leads"}` answer and
 adds `inlineMessage` (or `redirectUri` when the registry entry configures a redirect) so HubSpot front
-ends show it. A submission carries no id: the delivery key is the fingerprint of the mapped submission per
-hour (sources/base.py `fingerprint_key`, shared with website forms), so a double submit is one touch.
+ends show it. Being unauthenticated, a submission never sets the time that orders merges (last touch,
+profile, consent): receipt time does, and `submittedAt` is kept only as `attributes.claimed_submitted_at`;
+a consent answer from here is marked `authenticated: false` on the lead and on its touch. A submission
+carries no id: the delivery key is the fingerprint of the mapped submission per hour (sources/base.py
+`fingerprint_key`, shared with website forms), so a double submit is one touch.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from leadflow import schemas
 from leadflow.domain.model import LeadInput
 from leadflow.errors import FieldError, Forbidden, ValidationFailed
 from leadflow.sources import forms
-from leadflow.sources.base import fingerprint_key
+from leadflow.sources.base import fingerprint_key, unauthenticated
 from leadflow.sources.mapping import LeadDocument
 from leadflow.web import Request, cors_headers, json_object, response
 from leadflow.web import preflight as web_preflight
@@ -105,20 +108,15 @@ def parse(request: Request, config: forms.FormConfig) -> list[LeadInput]:
     if missing:
         schemas.check("lead_input.v1.json", lead.doc, rename=lead.origins)  # report type errors first
         raise ValidationFailed(missing)
-    return [
-        lead.lead_input(
-            source=NAME,
-            event_key=fingerprint_key(NAME, lead.doc, forms.request_time(request)),
-            submitted_at=document.get("submittedAt"),
-        )
-    ]
+    inp = lead.lead_input(source=NAME, event_key=fingerprint_key(NAME, lead.doc, forms.request_time(request)))
+    return [unauthenticated(inp, document.get("submittedAt"))]  # anyone may post: receipt time orders it
 
 
 def respond(request: Request, config: forms.FormConfig, answers: list[dict]) -> dict:
     """HubSpot's answer shape added to LeadFlow's, with CORS for the allowed browser origin."""
     body: dict[str, Any] = {"received": len(answers), "leads": answers}
     if config.redirect:
-        body["redirectUri"] = config.redirect
+        body["redirectUri"] = config.redirect_target(config.redirect)  # checked by verify
     else:
         body["inlineMessage"] = INLINE_MESSAGE
     origin = forms.check_origin(config, request)  # already allowed by verify: echo it for the browser

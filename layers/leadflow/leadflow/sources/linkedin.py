@@ -4,7 +4,9 @@ Formats (learn.microsoft.com/en-us/linkedin/shared/api-guide/webhook-validation 
 learn.microsoft.com/en-us/linkedin/marketing/lead-sync/leadsync):
 - Validation: `GET ?challengeCode=<uuid>` is answered 200 with JSON
   `{"challengeCode", "challengeResponse": hex(HMAC-SHA256(key=clientSecret, msg=challengeCode))}` within
-  3 s; LinkedIn re-validates about every 2 hours. Nothing but the secret is read to answer it.
+  3 s; LinkedIn re-validates about every 2 hours. Nothing but the secret is read to answer it. Only a UUID is
+  answered (anything else is 400 before any MAC is computed): the same secret signs notifications, so an
+  answer for an arbitrary string would be a signature oracle.
 - Notification: `X-LI-Signature: hex(HMAC-SHA256(key=clientSecret, msg="hmacsha256=" + raw body))`; the
   `hmacsha256=` literal is part of the signed string, not of the header. There is no timestamp to check.
 - Body `{type: "LEAD_ACTION", leadGenFormResponse: <URN>, owner, associatedEntity, leadGenForm, leadType,
@@ -39,7 +41,10 @@ LEAD_SCHEMA = "lead_input.v1.json"
 SECRET = "webhooks/linkedin"
 # LinkedIn-Version (YYYYMM) of the versioned Marketing APIs; LinkedIn sunsets a version after about a year.
 API_VERSION = os.environ.get("LEADFLOW_LINKEDIN_VERSION", "202609")
-CHALLENGE = re.compile(r"[\x21-\x7e]{1,200}")  # LinkedIn sends a type-4 UUID (36 characters)
+# LinkedIn sends a UUID (canonical 8-4-4-4-12 hex). Nothing else is answered: the challenge response is an
+# HMAC under the same client secret that signs deliveries (over "hmacsha256=" + body), so answering any
+# other string would sign a forged delivery for whoever asks (see test_linkedin_oracle in tests/security).
+CHALLENGE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII)
 
 # Predefined questions of a LinkedIn lead gen form (leadForms `content.questions[].predefinedField`).
 PREDEFINED_FIELDS = {
@@ -66,7 +71,7 @@ def _client_secret() -> bytes:
 def handshake(request: Request) -> dict:
     code = request.query.get("challengeCode", "")
     if not CHALLENGE.fullmatch(code):
-        raise MalformedBody("challengeCode is missing or not a printable token of at most 200 characters.")
+        raise MalformedBody("challengeCode is missing or not a UUID.")
     answer = hmac_sha256(_client_secret(), code.encode("utf-8", "surrogatepass")).hex()
     return response(200, {"challengeCode": code, "challengeResponse": answer})
 

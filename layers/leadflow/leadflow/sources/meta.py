@@ -25,7 +25,7 @@ from leadflow.domain.model import LeadInput
 from leadflow.errors import Forbidden, MalformedBody, SignatureInvalid
 from leadflow.secrets import secret_field, secret_list
 from leadflow.sources import http
-from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256, parse_time
+from leadflow.sources.base import ascii_unsigned, constant_time_equal, event_key, hmac_sha256, parse_time
 from leadflow.web import Request, json_object, response
 
 NAME = "meta"
@@ -51,7 +51,7 @@ STANDARD_QUESTIONS = {
     "job_title": "job_title",
     "country": "country",
 }
-_ID = re.compile(r"^[0-9]{1,32}$")
+_ID = re.compile(r"[0-9]{1,32}", re.ASCII)  # fullmatch: "$" would let a trailing newline through
 
 
 # ---------------------------------------------------------------- webhook
@@ -99,7 +99,7 @@ def parse_pointers(request: Request, verified: Any) -> list[dict]:
 
 
 def _id(value: Any) -> str | None:
-    return str(value) if value is not None and _ID.match(str(value)) else None
+    return str(value) if value is not None and _ID.fullmatch(str(value)) else None
 
 
 # ---------------------------------------------------------------- fetch
@@ -132,7 +132,7 @@ def fetch_many(pointers: list[dict]) -> list[LeadInput | BaseException]:
 
 def _leadgen_id(pointer: dict) -> str:
     leadgen_id = str(pointer.get("id", ""))
-    if not _ID.match(leadgen_id):  # it goes into a Graph API path
+    if not _ID.fullmatch(leadgen_id):  # it goes into a Graph API path
         raise MalformedBody("The leadgen id is not numeric.")
     return leadgen_id
 
@@ -146,7 +146,7 @@ def _outcome(pointer: dict, answer: Any) -> LeadInput | BaseException:
         body = json.loads(answer.get("body") or "null")
     except ValueError:
         body = None
-    status = int(answer.get("code") or 0)
+    status = ascii_unsigned(str(answer.get("code")), 3) or 0  # a code that is not a status is a bad answer
     if status != 200:
         code = None
         if isinstance(body, dict) and isinstance(body.get("error"), dict):

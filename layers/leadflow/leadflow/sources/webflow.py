@@ -21,7 +21,7 @@ from leadflow.domain.model import LeadInput
 from leadflow.errors import SignatureInvalid
 from leadflow.secrets import secret_list
 from leadflow.sources import provider_config
-from leadflow.sources.base import constant_time_equal, event_key, hmac_sha256
+from leadflow.sources.base import ascii_unsigned, constant_time_equal, event_key, hmac_sha256
 from leadflow.sources.mapping import LeadDocument, target_for_label
 from leadflow.web import Request, json_object
 
@@ -36,9 +36,10 @@ def verify(request: Request, now: float | None = None) -> None:
     offered = (request.header("x-webflow-signature") or "").strip().lower()
     if not timestamp or not offered:
         raise SignatureInvalid("Missing x-webflow-timestamp or x-webflow-signature header.")
-    if not timestamp.isdigit() or len(timestamp) > 16:
+    millis = ascii_unsigned(timestamp, 16)  # ASCII digits only: "²".isdigit() is True, int("²") fails
+    if millis is None:
         raise SignatureInvalid("The x-webflow-timestamp header is not a millisecond timestamp.")
-    if abs(now * 1000 - int(timestamp)) > settings().signature_tolerance * 1000:
+    if abs(now * 1000 - millis) > settings().signature_tolerance * 1000:
         raise SignatureInvalid("The signature timestamp is outside the allowed window.")
     message = timestamp.encode() + b":" + request.body
     matched = False

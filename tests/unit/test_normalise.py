@@ -184,3 +184,14 @@ def test_full_name_is_split_on_the_first_space():
 )
 def test_consent_spellings(typed, granted):
     assert parse_consent(typed) is granted
+
+
+def test_country_names_come_from_phonenumbers_own_locale_table():
+    # Given phonenumbers' table of country names per language, imported the ordinary way
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    from leadflow.domain.normalise import _locale_data
+
+    # When LeadFlow reads it without running the geocoding package (tests/unit/test_import_budget.py)
+    # Then it reads the very same table
+    assert _locale_data() == LOCALE_DATA

@@ -128,12 +128,39 @@ _COUNTRY_ALIASES = {
 }
 
 
+def _locale_data() -> dict[str, dict[str, str]]:
+    """phonenumbers' country names per language (`phonenumbers.geodata.locale.LOCALE_DATA`), read alone.
+
+    `import phonenumbers.geodata.locale` first runs the `phonenumbers.geodata` package, which loads the
+    whole geocoding table (~19 MB of Python, 1.5-2.5 s, for place names of number prefixes that LeadFlow
+    never asks for). The locale module itself needs none of it (only `phonenumbers.util`), so it is loaded
+    from its file under its own name; tests/unit/test_normalise.py checks it is the same table.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import phonenumbers
+
+    name = "phonenumbers.geodata.locale"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, Path(phonenumbers.__file__).parent / "geodata" / "locale.py")
+        if spec is None or spec.loader is None:  # pragma: no cover - a phonenumbers without the file
+            from phonenumbers.geodata.locale import LOCALE_DATA
+
+            return LOCALE_DATA
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module.LOCALE_DATA
+
+
 @lru_cache(maxsize=1)
 def _country_names() -> dict[str, str]:
     """Country name (in every language phonenumbers ships) → ISO alpha-2, built once on first use."""
     from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
-    from phonenumbers.geodata.locale import LOCALE_DATA
 
+    LOCALE_DATA = _locale_data()  # noqa: N806 - phonenumbers' name for it
     regions = {r for codes in COUNTRY_CODE_TO_REGION_CODE.values() for r in codes if r != "001"}
     names: dict[str, str] = {}
     for region, by_language in LOCALE_DATA.items():

@@ -85,10 +85,8 @@ def main() -> None:
     mode, job_path, result_path = sys.argv[1:4]
     with open(job_path, encoding="utf-8") as handle:
         job = json.load(handle)
-    if mode in ("first", "import"):
-        out = function(job, serve=mode == "first")
-    else:
-        out = floor(job, serve=mode == "floor")
+    run = function if mode in ("first", "import") else floor
+    out = run(job, serve=mode in ("first", "floor"))
     with open(result_path, "w", encoding="utf-8") as handle:
         json.dump(out, handle)
 

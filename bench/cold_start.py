@@ -509,8 +509,13 @@ def main() -> int:
                 record(f"{function.name}:first", result["total_ms"])
                 floor_case = builders[function.name]()  # a fresh event for the floor's body (parsed)
                 calls = floor_case.floor_http + floors.calls(function.name, events.lead_id)
-                record(f"{function.name}:floor", runner.run("floor", {**job(function, floor_case), "floor": calls}, {})[0]["total_ms"])
-                record(f"{function.name}:import", runner.run("import", job(function), envs[function.name])[0]["import_ms"])
+                record(
+                    f"{function.name}:floor",
+                    runner.run("floor", {**job(function, floor_case), "floor": calls}, {})[0]["total_ms"],
+                )
+                record(
+                    f"{function.name}:import", runner.run("import", job(function), envs[function.name])[0]["import_ms"]
+                )
 
         floor_import = statistics.median(samples["floor-import"])
         rows = []
@@ -524,7 +529,9 @@ def main() -> int:
         if os.environ.get("BENCH_IMPORTTIME", "1") != "0":
             out("\nwhat a first request imports (-X importtime, one run each; top modules by cumulative ms):")
             for function in functions:
-                _, stderr = runner.run("first", job(function, builders[function.name]()), envs[function.name], "-X", "importtime")
+                _, stderr = runner.run(
+                    "first", job(function, builders[function.name]()), envs[function.name], "-X", "importtime"
+                )
                 top = [r for r in import_rows(stderr) if r[2] == 0]
                 total = sum(r[0] for r in top)
                 listed = ", ".join(f"{m} {c:.0f}" for c, _, _, m in sorted(top, reverse=True)[:8] if c >= 2)

@@ -145,7 +145,9 @@ def _locale_data() -> dict[str, dict[str, str]]:
     name = "phonenumbers.geodata.locale"
     module = sys.modules.get(name)
     if module is None:
-        spec = importlib.util.spec_from_file_location(name, Path(phonenumbers.__file__).parent / "geodata" / "locale.py")
+        spec = importlib.util.spec_from_file_location(
+            name, Path(phonenumbers.__file__).parent / "geodata" / "locale.py"
+        )
         if spec is None or spec.loader is None:  # pragma: no cover - a phonenumbers without the file
             from phonenumbers.geodata.locale import LOCALE_DATA
 

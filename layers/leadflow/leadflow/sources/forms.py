@@ -82,7 +82,7 @@ def _form_config(form_id: str, raw: dict) -> FormConfig:
     for name, target in fields.items():
         if (
             not target.startswith("attributes.")
-            and target not in schemas.validator("lead_input.v1.json").schema["properties"]
+            and target not in schemas.schema("lead_input.v1.json")["properties"]
         ):
             # not a standard lead field: keep it, under attributes
             fields[name] = f"attributes.{target}"

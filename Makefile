@@ -67,8 +67,8 @@ validate: tools node_modules/.installed ## lint template.yaml (SAM transform + c
 build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3.12)
 	PATH=$(TBIN):$(BIN):$(dir $(PYTHON)):$$PATH $(AWS_DUMMY) $(TBIN)/sam build --template template.yaml --cached --parallel
 
-bench: install ## benchmarks (ratios against a floor measured in the same run)
-	$(BIN)/python bench/capture.py
+bench: install ## benchmarks (ratios against a floor measured in the same run); fails when a target is missed
+	status=0; $(BIN)/python bench/cold_start.py || status=1; $(BIN)/python bench/capture.py || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis node_modules

@@ -195,3 +195,15 @@ def test_country_names_come_from_phonenumbers_own_locale_table():
     # When LeadFlow reads it without running the geocoding package (tests/unit/test_import_budget.py)
     # Then it reads the very same table
     assert _locale_data() == LOCALE_DATA
+
+
+def test_the_shipped_country_name_table_is_what_phonenumbers_says():
+    # Given the table the layer ships (read on a cold start instead of phonenumbers' locale module)
+    import json
+
+    from leadflow.domain.normalise import COUNTRY_NAMES_FILE, build_country_names
+
+    shipped = json.loads(COUNTRY_NAMES_FILE.read_text(encoding="utf-8"))
+    # When it is built again from the installed phonenumbers
+    # Then it is the same (after a phonenumbers upgrade: python -m leadflow.domain.normalise)
+    assert shipped == build_country_names()

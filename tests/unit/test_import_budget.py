@@ -167,3 +167,17 @@ def test_a_capture_cold_start_loads_only_allowed_packages(embedded_aws, function
     assert unexpected == [], f"{function}'s cold start now loads {unexpected}: measure it (make bench) first"
     # And none of the submodules known to cost seconds
     assert [m for m in outcome["loaded"] if m.startswith(FORBIDDEN_MODULES)] == []
+
+
+def test_every_model_and_the_capture_transaction_share_one_botocore_client(monkeypatch):
+    from leadflow.store import leads as store
+    from leadflow.store.models import ALL_MODELS
+    from tests.support.aws import local_aws
+
+    # Given the store bound to a (moto) table
+    with local_aws(monkeypatch):
+        # When every model and the capture's transaction ask for their DynamoDB client
+        clients = {id(model._get_connection().connection.client) for model in ALL_MODELS}
+        clients.add(id(store._connection().client))
+    # Then there is one: pynamodb alone builds a session and client per model class (~100 ms each, cold)
+    assert len(clients) == 1

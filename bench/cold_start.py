@@ -544,9 +544,11 @@ def main() -> int:
                 _, stderr = runner.run(
                     "first", job(function, builders[function.name]()), envs[function.name], "-X", "importtime"
                 )
-                top = [r for r in import_rows(stderr) if r[2] == 0]
-                total = sum(r[0] for r in top)
-                listed = ", ".join(f"{m} {c:.0f}" for c, _, _, m in sorted(top, reverse=True)[:8] if c >= 2)
+                rows_ = import_rows(stderr.split("bench clock started\n", 1)[-1])
+                total = sum(r[0] for r in rows_ if r[2] == 0)
+                # what app imports itself and what the request imports later (depth ≤ 1), biggest first
+                near = [r for r in rows_ if r[2] <= 1 and r[3] != "app"]
+                listed = ", ".join(f"{m} {c:.0f}" for c, _, _, m in sorted(near, reverse=True)[:8] if c >= 2)
                 out(f"  {function.name} ({total:.0f} ms of imports): {listed}")
 
     platforms.stop()

@@ -3,8 +3,9 @@
 `make bench` runs it. Absolute times depend on the machine and, for the warm part, mostly on moto's
 server; only the ratios are judged (see bench/README.md):
 
-1. cold import of each capture function vs `import boto3` + one DynamoDB client   target ≤ 2.5×
-2. warm capture of a new lead (the real handler, payload-2.0 event, signed delivery) vs the same body
+(The cold start, import and first request of every function, is bench/cold_start.py.)
+
+warm capture of a new lead (the real handler, payload-2.0 event, signed delivery) vs the same body
    parsed with `json.loads` plus the same DynamoDB calls (1 BatchGetItem + 1 TransactWriteItems with the
    same actions and item sizes) made bare with one boto3 client against the same endpoint   target ≤ 1.5×
 
@@ -20,7 +21,6 @@ import hmac
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -32,12 +32,10 @@ FUNCTIONS = ("capture_form", "capture_webhook")
 TABLE = "LeadsTable"
 
 WARM_TARGET = 1.5
-COLD_TARGET = 2.5
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CALLS = int(os.environ.get("BENCH_CALLS", "40"))  # per series per round
 BLOCK = 20  # calls per series prepared at once (events are signed shortly before they are delivered)
 WARMUP = 10  # quadruples before the timed rounds
-COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 
 # The deployed functions log at INFO (template.yaml); Powertools' Logger and the EMF metrics both write to
 # stdout, which the bench points at /dev/null while it times (the work of formatting them is still done).
@@ -46,7 +44,7 @@ LOG_LEVEL = os.environ.get("BENCH_LOG_LEVEL", "INFO")
 
 def bench_env(endpoint: str) -> dict[str, str]:
     """The environment of a capture function (as tests/support/aws.py configures it), for this process
-    and for the cold-import subprocesses."""
+    (set before anything of leadflow is imported)."""
     return {
         "LEADFLOW_TABLE_NAME": TABLE,
         "LEADFLOW_SECRETS_FILE": str(REPO / "infra" / "local" / "secrets.json"),
@@ -84,76 +82,6 @@ def stdout_to_devnull():
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-
-
-# --------------------------------------------------------------------------------------------------------
-# 1. cold import
-# --------------------------------------------------------------------------------------------------------
-
-BARE = "pass"
-FLOOR_IMPORT = 'import boto3; boto3.client("dynamodb", region_name="us-east-1")'
-
-
-def function_import(name: str) -> str:
-    return f"import sys; sys.path[:0] = [{str(LAYER)!r}, {str(REPO / 'functions' / name)!r}]; import app"
-
-
-def run_python(code: str, env: dict[str, str], *flags: str) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(  # noqa: PLW1510 - checked below
-        [sys.executable, *flags, "-c", code], env=env, cwd=str(REPO), capture_output=True, text=True
-    )
-    elapsed = (time.perf_counter() - start) * 1000
-    if done.returncode != 0:
-        raise SystemExit(f"subprocess failed ({code!r}):\n{done.stderr[-2000:]}")
-    return elapsed, done.stderr
-
-
-def import_rows(stderr: str) -> list[tuple[float, float, int, str]]:
-    """`-X importtime` lines → (cumulative ms, self ms, nesting depth, module)."""
-    rows = []
-    for line in stderr.splitlines():
-        if not line.startswith("import time:") or "imported package" in line:
-            continue
-        self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
-        depth = (len(name) - len(name.lstrip())) // 2
-        rows.append((int(cumulative_us) / 1000, int(self_us) / 1000, depth, name.strip()))
-    return rows
-
-
-def cold_imports() -> dict[str, dict[str, float]]:
-    env = {**os.environ, **bench_env("http://127.0.0.1:9")}  # nothing is called: the endpoint is never used
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    cases = {"bare": BARE, "floor": FLOOR_IMPORT, **{name: function_import(name) for name in FUNCTIONS}}
-    for code in cases.values():  # warm-up: write the .pyc files and fill the page cache
-        run_python(code, env)
-    times: dict[str, list[float]] = {case: [] for case in cases}
-    for _ in range(COLD_RUNS):
-        for case, code in cases.items():  # interleaved, so drift hits every case alike
-            times[case].append(run_python(code, env)[0])
-    medians = {case: statistics.median(values) for case, values in times.items()}
-    floor = medians["floor"] - medians["bare"]
-    out(f"interpreter start (python -c pass): {medians['bare']:.0f} ms (subtracted from both sides)")
-    out(f"floor: import boto3 + boto3.client('dynamodb'): {floor:.0f} ms")
-    results = {}
-    for name in FUNCTIONS:
-        cost = medians[name] - medians["bare"]
-        ratio = cost / floor
-        results[name] = {"ms": cost, "floor_ms": floor, "ratio": ratio, "target": COLD_TARGET}
-        out(f"cold import {name}: {cost:.0f} ms vs floor {floor:.0f} ms → ratio {ratio:.2f} (target ≤ {COLD_TARGET})")
-    for name in FUNCTIONS:
-        _, stderr = run_python(function_import(name), env, "-X", "importtime")
-        rows = import_rows(stderr)
-        end = next(i for i, row in enumerate(rows) if row[3] == "app" and row[2] == 0)
-        start = max((i for i in range(end) if rows[i][2] == 0), default=-1) + 1
-        subtree = rows[start:end]  # importtime prints a module's imports before the module itself
-        total = rows[end][0]
-        out(f"  {name}: top modules by cumulative import time (-X importtime, one run; app {total:.0f} ms)")
-        for cumulative, own, depth, module in sorted(subtree, reverse=True)[:8]:
-            out(f"    {cumulative:7.1f} ms cumulative {own:6.1f} ms self  {'  ' * (depth - 1)}{module}")
-        direct = sorted((row for row in subtree if row[2] == 1), reverse=True)
-        out("    imported by app itself: " + ", ".join(f"{m} {c:.0f}" for c, _, _, m in direct if c >= 1) + " (ms)")
-    return results
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -415,24 +343,17 @@ def main() -> int:
     started = time.perf_counter()
     version = sys.version.split()[0]
     out(f"LeadFlow capture bench ({os.cpu_count()} cores, Python {version}, log level {LOG_LEVEL})")
-    only = os.environ.get("BENCH_ONLY", "")  # "cold" or "warm" while working on one of them
-    cold = warm = {}
-    if only != "warm":
-        out(f"\n== cold import (fresh interpreters, medians of {COLD_RUNS} interleaved runs) ==")
-        cold = cold_imports()
-    if only != "cold":
-        out(f"\n== warm capture ({ROUNDS} rounds × {CALLS} new leads per path, interleaved with the floor) ==")
-        warm = warm_capture()
+    out(f"\n== warm capture ({ROUNDS} rounds × {CALLS} new leads per path, interleaved with the floor) ==")
+    warm = warm_capture()
 
-    rows = [(f"cold import {name}", r) for name, r in cold.items()]
-    rows += [(f"warm capture {series}", r) for series, r in warm.items()]
+    rows = [(f"warm capture {series}", r) for series, r in warm.items()]
     out("\n== summary ==")
     out(f"{'measure':<28} {'LeadFlow':>10} {'floor':>10} {'ratio':>7} {'target':>8}  result")
     missed = 0
     for label, r in rows:
         ok = r["ratio"] <= r["target"]
         missed += not ok
-        unit = "ms" if label.startswith("cold") else "ms/lead"
+        unit = "ms/lead"
         out(
             f"{label:<28} {r['ms']:>7.2f} {unit[:2]} {r['floor_ms']:>7.2f} {unit[:2]} {r['ratio']:>7.2f} "
             f"{'≤ ' + str(r['target']):>8}  {'ok' if ok else 'MISSED'}"

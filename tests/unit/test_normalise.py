@@ -184,3 +184,26 @@ def test_full_name_is_split_on_the_first_space():
 )
 def test_consent_spellings(typed, granted):
     assert parse_consent(typed) is granted
+
+
+def test_country_names_come_from_phonenumbers_own_locale_table():
+    # Given phonenumbers' table of country names per language, imported the ordinary way
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    from leadflow.domain.normalise import _locale_data
+
+    # When LeadFlow reads it without running the geocoding package (tests/unit/test_import_budget.py)
+    # Then it reads the very same table
+    assert _locale_data() == LOCALE_DATA
+
+
+def test_the_shipped_country_name_table_is_what_phonenumbers_says():
+    # Given the table the layer ships (read on a cold start instead of phonenumbers' locale module)
+    import json
+
+    from leadflow.domain.normalise import COUNTRY_NAMES_FILE, build_country_names
+
+    shipped = json.loads(COUNTRY_NAMES_FILE.read_text(encoding="utf-8"))
+    # When it is built again from the installed phonenumbers
+    # Then it is the same (after a phonenumbers upgrade: python -m leadflow.domain.normalise)
+    assert shipped == build_country_names()

@@ -1,7 +1,7 @@
 """SQS access for the lead fetch queue and its dead-letter queue: the only module that talks to SQS.
 
-The client is created lazily (capture of direct providers never imports boto3's SQS model) and once per
-process; `reset()` drops it (tests that start a fresh moto).
+The client is created lazily (capture of direct providers never loads the SQS model) and once per
+process, from the shared botocore session (leadflow.aws); `reset()` drops it (tests that start a fresh moto).
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ def client() -> Any:
     if _client is None:
         with _lock:
             if _client is None:
-                import boto3
                 from botocore.config import Config
 
-                # AWS_ENDPOINT_URL(_SQS) is honoured by boto3 itself (embedded AWS under `leadflow up`).
-                _client = boto3.client(
+                from leadflow import aws
+
+                # The shared botocore session (no boto3 import, no second session); AWS_ENDPOINT_URL(_SQS)
+                # is honoured by botocore itself (embedded AWS under `leadflow up`).
+                _client = aws.create_client(
                     "sqs",
                     region_name=settings().aws_region,
                     config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}),

@@ -7,9 +7,11 @@ else the configured default region; countries become ISO 3166-1 alpha-2 codes.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from leadflow.errors import FieldError
@@ -128,19 +130,60 @@ _COUNTRY_ALIASES = {
 }
 
 
-@lru_cache(maxsize=1)
-def _country_names() -> dict[str, str]:
-    """Country name (in every language phonenumbers ships) → ISO alpha-2, built once on first use."""
+COUNTRY_NAMES_FILE = Path(__file__).with_name("country_names.json")
+
+
+def _locale_data() -> dict[str, dict[str, str]]:
+    """phonenumbers' country names per language (`phonenumbers.geodata.locale.LOCALE_DATA`), read alone.
+
+    `import phonenumbers.geodata.locale` first runs the `phonenumbers.geodata` package, which loads the
+    whole geocoding table (~19 MB of Python, 1.5-2.5 s, for place names of number prefixes that LeadFlow
+    never asks for). The locale module itself needs none of it (only `phonenumbers.util`), so it is loaded
+    from its file under its own name; tests/unit/test_normalise.py checks it is the same table.
+    """
+    import importlib.util
+    import sys
+
+    import phonenumbers
+
+    name = "phonenumbers.geodata.locale"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(phonenumbers.__file__).parent / "geodata" / "locale.py"
+        )
+        if spec is None or spec.loader is None:  # pragma: no cover - a phonenumbers without the file
+            from phonenumbers.geodata.locale import LOCALE_DATA
+
+            return LOCALE_DATA
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module.LOCALE_DATA
+
+
+def build_country_names() -> dict[str, str]:
+    """Country name (in every language phonenumbers ships) → ISO alpha-2, from phonenumbers' own tables.
+
+    What `country_names.json` holds: reading that file costs ~5 ms on a cold start, building this ~150 ms.
+    After upgrading phonenumbers, regenerate it with `python -m leadflow.domain.normalise` (a test fails
+    until the file matches).
+    """
     from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
-    from phonenumbers.geodata.locale import LOCALE_DATA
 
     regions = {r for codes in COUNTRY_CODE_TO_REGION_CODE.values() for r in codes if r != "001"}
     names: dict[str, str] = {}
-    for region, by_language in LOCALE_DATA.items():
+    for region, by_language in _locale_data().items():
         if region not in regions:
             continue
         for name in by_language.values():
             names.setdefault(name.casefold(), region)
+    return names
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Country name (in every language phonenumbers ships) → ISO alpha-2, plus common aliases."""
+    names: dict[str, str] = json.loads(COUNTRY_NAMES_FILE.read_text(encoding="utf-8"))
     names.update({alias: code for alias, code in _COUNTRY_ALIASES.items()})
     return names
 
@@ -176,3 +219,10 @@ def parse_consent(value: Any) -> bool | None:
     if text in _FALSE:
         return False
     return None
+
+
+if __name__ == "__main__":  # regenerate country_names.json from the installed phonenumbers
+    COUNTRY_NAMES_FILE.write_text(
+        json.dumps(build_country_names(), ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
+        encoding="utf-8",
+    )

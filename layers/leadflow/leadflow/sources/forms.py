@@ -77,10 +77,7 @@ def _form_config(form_id: str, raw: dict) -> FormConfig:
             fields.setdefault(name, name)
     fields.setdefault("submission_id", "submission_id")
     for name, target in fields.items():
-        if (
-            not target.startswith("attributes.")
-            and target not in schemas.validator("lead_input.v1.json").schema["properties"]
-        ):
+        if not target.startswith("attributes.") and target not in schemas.schema("lead_input.v1.json")["properties"]:
             # not a standard lead field: keep it, under attributes
             fields[name] = f"attributes.{target}"
     captcha = captcha_check.CaptchaConfig.from_registry(raw["captcha"]) if raw.get("captcha") else None

@@ -40,6 +40,7 @@ from leadflow.store.models import (
     LeadItem,
     LookupItem,
     TouchItem,
+    connection,
     lead_pk,
 )
 
@@ -93,22 +94,9 @@ def _lead_item(lead: dict) -> LeadItem:
     return LeadItem(lead_pk(lead["lead_id"]), LEAD_SK, entity="lead", **values)
 
 
-_connections: dict[tuple[str, str | None], Connection] = {}
-
-
 def _connection() -> Connection:
-    """One connection (one botocore client) per endpoint for the process: creating one costs ~100 ms."""
-    meta = LeadItem.Meta
-    key = (meta.region, meta.host)
-    if key not in _connections:
-        _connections[key] = Connection(
-            region=meta.region,
-            host=meta.host,
-            connect_timeout_seconds=meta.connect_timeout_seconds,
-            read_timeout_seconds=meta.read_timeout_seconds,
-            max_retry_attempts=meta.max_retry_attempts,
-        )
-    return _connections[key]
+    """The process's one connection (one botocore client) per endpoint: creating one costs ~100 ms."""
+    return connection()
 
 
 def lookup_keys(keys: list[str], delivery_key: str | None, click_keys: list[str] | None = None) -> KeyLookup:

@@ -29,8 +29,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection, TableConnection
+from pynamodb.exceptions import TableError
 from pynamodb.models import Model
 
+from leadflow import aws
 from leadflow.config import Settings, settings
 
 LEAD_SK = "LEAD"
@@ -44,7 +47,57 @@ def lead_pk(lead_id: str) -> str:
     return f"LEAD#{lead_id}"
 
 
+class SharedSessionConnection(Connection):
+    """pynamodb's Connection on the process's one botocore session (leadflow.aws), client made under its lock."""
+
+    @property
+    def session(self):  # type: ignore[override] - the same session in every thread
+        return aws.botocore_session()
+
+    @property
+    def client(self):  # type: ignore[override]
+        with aws.client_lock():
+            return Connection.client.fget(self)  # type: ignore[attr-defined]
+
+
+_connections: dict[tuple[str | None, str | None], Connection] = {}
+
+
+def connection() -> Connection:
+    """The one pynamodb Connection (one botocore client) per endpoint that every model and transaction uses.
+
+    Left to itself pynamodb gives each model class its own Connection, botocore session and client, so a
+    capture (LookupItem's BatchGetItem, then the TransactWriteItems) built two of each on its first request.
+    """
+    meta = _Table.Meta
+    key = (meta.region, meta.host)
+    if key not in _connections:
+        with aws.client_lock():
+            if key not in _connections:
+                _connections[key] = SharedSessionConnection(
+                    region=meta.region,
+                    host=meta.host,
+                    connect_timeout_seconds=meta.connect_timeout_seconds,
+                    read_timeout_seconds=meta.read_timeout_seconds,
+                    max_retry_attempts=meta.max_retry_attempts,
+                )
+    return _connections[key]
+
+
 class _Table(Model):
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        """pynamodb's per-model TableConnection, pointed at the shared `connection()`."""
+        table = super()._get_connection()
+        shared = connection()
+        if table.connection is not shared:
+            try:
+                shared.get_meta_table(table.table_name)
+            except TableError:
+                shared.add_meta_table(table.get_meta_table())
+            table.connection = shared
+        return table
+
     class Meta:
         table_name = "LeadsTable"
         region = "us-east-1"

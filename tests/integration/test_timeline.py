@@ -244,3 +244,39 @@ def test_an_erasing_lead_is_404(api, aws):
 
     # When its timeline is asked for / Then it is gone for readers
     assert api.request("GET", f"/v1/leads/{lead_id}/timeline").status == 404
+
+
+def test_the_cli_prints_the_whole_timeline_without_personal_data(api, monkeypatch, capsys):
+    # Given a lead with more than one page of history, and the CLI pointed at the API
+    from leadflow import cli
+
+    lead_id = given_a_lead(api)
+    written = seed_history(lead_id, 7)
+
+    def through_api(method: str, url: str) -> tuple[int, str]:
+        assert url.startswith("http://127.0.0.1:3000/")
+        reply = api.request(method, url.removeprefix("http://127.0.0.1:3000"))
+        return reply.status, reply.body
+
+    monkeypatch.setattr(cli, "_request", through_api)
+    capsys.readouterr()
+
+    # When the operator prints it 3 entries a page, following every page
+    code = cli.main(["leads", "timeline", lead_id, "--limit", "3", "--all"])
+
+    # Then one line per entry, newest first, and no personal data
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 8
+    assert [line.split()[:2] for line in lines[1:]] == [[at, kind] for at, kind in sorted(written, reverse=True)]
+    assert "form:website" in lines[0] and "gclid" in lines[0]
+    for secret in (EMAIL, PHONE, FIRST, LAST, "Cj0KCQ-timeline-gclid"):
+        assert secret not in out
+
+    # When only the first page is asked for / Then it says how to go on
+    cli.main(["leads", "timeline", lead_id, "--limit", "3"])
+    first = capsys.readouterr().out.splitlines()
+    assert len(first) == 4 and first[-1].startswith(f"more: leadflow leads timeline {lead_id} --cursor ")
+
+    # When the lead does not exist / Then the problem is printed and the command fails
+    assert cli.main(["leads", "timeline", "00000000-0000-4000-8000-000000000000"]) == 1

@@ -29,6 +29,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from leadflow.config import Settings, settings
@@ -194,6 +195,27 @@ class QuarantineKeyItem(_Table):
     expires_at = NumberAttribute()
 
 
+class LeadsByStageIndex(GlobalSecondaryIndex):
+    """Sparse index of lead items only (the only items with `lifecycle_stage`): stage → created_at. Operator
+    commands (`leadflow score simulate|rescore`) page through a cohort of leads with it, never with a Scan.
+    Keys only: a lead's writes touch the index only when it is created or changes stage."""
+
+    class Meta:
+        index_name = "LeadsByStage"
+        projection = KeysOnlyProjection()
+
+    lifecycle_stage = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class LeadKeyItem(_Table):
+    """A lead's keys as the `LeadsByStage` index returns them."""
+
+    lifecycle_stage = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    by_stage = LeadsByStageIndex()
+
+
 class LookupItem(KeyItem, ClickItem):
     """What capture's one BatchGetItem reads: identity, delivery and click items."""
 
@@ -220,6 +242,7 @@ ALL_MODELS = (
     AnyItem,
     ClickItem,
     LookupItem,
+    LeadKeyItem,
     QuarantineItem,
     QuarantineKeyItem,
 )

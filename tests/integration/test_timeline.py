@@ -96,17 +96,18 @@ def walk(api: Api, lead_id: str, limit: int) -> list[dict]:
         assert len(pages) < 50, "the cursor never ends"
 
 
-def test_pages_cover_every_entry_once_newest_first(api):
+@pytest.mark.parametrize("limit", [5, 1, 7])
+def test_pages_cover_every_entry_once_newest_first(api, limit):
     # Given a lead captured by a form and 23 older touches, events, score and stage entries
     lead_id = given_a_lead(api)
     written = seed_history(lead_id, 23)
 
-    # When an operator walks the timeline 5 entries at a time
-    pages = walk(api, lead_id, 5)
+    # When an operator walks the timeline `limit` entries at a time
+    pages = walk(api, lead_id, limit)
 
-    # Then there are 5 full pages then the rest, and together they are every entry once, newest first
+    # Then there are full pages then the rest, and together they are every entry once, newest first
     entries = [entry for page in pages for entry in page]
-    assert [len(page) for page in pages] == [5, 5, 5, 5, 4]
+    assert [len(page) for page in pages] == [limit] * (24 // limit) + ([24 % limit] if 24 % limit else [])
     assert entries[0]["kind"] == "touch" and entries[0]["detail"]["source"] == "form:website"  # the form, just now
     assert [(e["at"], e["kind"]) for e in entries[1:]] == sorted(written, reverse=True)
     assert all(a["at"] > b["at"] for a, b in zip(entries, entries[1:], strict=False))
@@ -280,3 +281,23 @@ def test_the_cli_prints_the_whole_timeline_without_personal_data(api, monkeypatc
 
     # When the lead does not exist / Then the problem is printed and the command fails
     assert cli.main(["leads", "timeline", "00000000-0000-4000-8000-000000000000"]) == 1
+
+
+def test_a_cursor_resumes_after_entries_with_unusual_ids(api):
+    # Given events whose ids are not plain ASCII (a sender's own ids), at the same instant
+    lead_id = given_a_lead(api)
+    at = iso(START)
+    for event_id in ("évènement-1", "事件-2", "id with spaces-3"):
+        EventItem(
+            lead_pk(lead_id),
+            event_sk(at, event_id),
+            entity="event",
+            lead_id=lead_id,
+            type="email_open",
+            occurred_at=at,
+            created_at=at,
+        ).save()
+
+    # When the timeline is walked one entry at a time / Then every entry comes once
+    entries = [e for page in walk(api, lead_id, 1) for e in page]
+    assert [e["kind"] for e in entries] == ["touch", "event", "event", "event"]

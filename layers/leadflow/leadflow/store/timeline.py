@@ -34,9 +34,10 @@ PREFIXES = (TOUCH, EVENT, HIST)
 _MODELS = {TOUCH: TouchItem, EVENT: EventItem, HIST: HistoryItem}
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
-_MAX_CURSOR = 4096
-# an sk of the prefix: a time (ISO-8601-like text) then '#' and the rest (ids, kind): printable, no spaces
-_SK = re.compile(r"^(TOUCH|EVENT|HIST)#[0-9][0-9A-Za-z:.+\-]{0,40}#[\x21-\x7e]{1,200}$")
+_MAX_CURSOR = 8192
+# an sk of the prefix: a time (ISO-8601-like text) then '#' and the rest (ids, kind; no control characters;
+# DynamoDB caps a sort key at 1024 bytes)
+_SK = re.compile(r"^(TOUCH|EVENT|HIST)#[0-9][0-9A-Za-z:.+\-]{0,40}#[^\x00-\x1f\x7f]{1,1000}$")
 # event properties never shown in the timeline even if a sender put them there (personal data)
 _PII_PROPERTIES = frozenset(
     {"email", "phone", "first_name", "last_name", "name", "full_name", "firstname", "lastname", "mobile"}
@@ -81,7 +82,7 @@ def decode_cursor(lead_id: str, cursor: str | None) -> dict[str, str]:
     for prefix, sk in positions.items():
         if not isinstance(sk, str) or (sk and not (sk.startswith(prefix) and _SK.match(sk))):
             raise refused
-    if all(sk == "" for sk in positions.values()):
+    if len(positions) == len(PREFIXES) and all(sk == "" for sk in positions.values()):
         raise refused  # a finished timeline has no next cursor
     return positions
 

@@ -1,4 +1,5 @@
-"""Operator routes: GET /v1/leads/{lead_id}, GET /v1/leads?email=, DELETE /v1/leads/{lead_id} (IAM)."""
+"""Operator routes: GET /v1/leads/{lead_id}, GET /v1/leads?email=, DELETE /v1/leads/{lead_id},
+GET /v1/leads/{lead_id}/timeline (IAM)."""
 
 import os
 
@@ -6,7 +7,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from leadflow.errors import LeadFlowError, NotFound
 from leadflow.observability import logger, metrics
-from leadflow.services import leads
+from leadflow.services import leads, timeline
 from leadflow.web import problem
 
 # debug=False: with POWERTOOLS_DEV (leadflow up) the resolver would print every raw event, emails included
@@ -21,6 +22,14 @@ def get_lead(lead_id: str) -> dict:
 @app.get("/v1/leads")
 def find_lead() -> dict:
     return leads.find_lead_by_email(app.current_event.get_query_string_value("email"))
+
+
+@app.get("/v1/leads/<lead_id>/timeline")
+def lead_timeline(lead_id: str) -> dict:
+    query = app.current_event
+    return timeline.lead_timeline(
+        lead_id, query.get_query_string_value("cursor"), query.get_query_string_value("limit")
+    )
 
 
 @app.delete("/v1/leads/<lead_id>")

@@ -148,9 +148,10 @@ def test_operator_api_calls_only_granted_actions(api, recorder, template):
     api.post_form("website", {"email": "mary@example.org", "phone": "+14155550199"})
     api.post_form("website", {"email": "other@example.org", "phone": "+14155550199"})  # a conflict twin
 
-    # When an operator reads the lead by id and by email, erases it, and retries the erasure
+    # When an operator reads the lead by id, its timeline and by email, erases it, and retries the erasure
     with recorder.calls() as called:
         assert api.request("GET", f"/v1/leads/{lead_id}").status == 200
+        assert api.request("GET", f"/v1/leads/{lead_id}/timeline").status == 200
         assert api.get_lead_by_email("mary@example.org").status == 200
         assert api.request("DELETE", f"/v1/leads/{lead_id}").status in (200, 204)
         assert api.request("DELETE", f"/v1/leads/{lead_id}").status in (200, 204, 404)

@@ -49,6 +49,26 @@ def _print(status: int, body: str) -> int:
     return 0 if status < 400 else 1
 
 
+def _timeline(base: str, args) -> int:
+    """One line per entry: time, kind, then the entry's detail (PII-free by construction of the API)."""
+    cursor = args.cursor
+    while True:
+        query = {"limit": args.limit, **({"cursor": cursor} if cursor else {})}
+        status, body = _request("GET", f"{base}/v1/leads/{quote(args.lead_id, safe='')}/timeline?{urlencode(query)}")
+        if status != 200:
+            return _print(status, body)
+        page = json.loads(body)
+        for item in page["items"]:
+            detail = json.dumps(item["detail"], ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+            print(f"{item['at']:<25} {item['kind']:<11} {detail}")
+        cursor = page.get("next")
+        if not cursor:
+            return 0
+        if not args.all:
+            print(f"more: leadflow leads timeline {args.lead_id} --cursor {cursor}")
+            return 0
+
+
 # ---------------------------------------------------------------- dlq (SQS, with boto3 directly)
 def _sqs_and_urls(args) -> tuple[object, str, str]:
     import boto3
@@ -186,6 +206,91 @@ def _quarantine(args) -> int:
     return 1 if outcomes.get("missing") or outcomes.get("failed") else 0
 
 
+# ---------------------------------------------------------------- score (the leads table, in this process)
+def _bind_table(args) -> None:
+    """Point the store at the stack's table (`--stack`/`--table`) or at `leadflow up` (`--endpoint-url`)."""
+    table = args.table
+    if args.stack and not table:
+        import boto3
+
+        session = boto3.Session()
+        cloudformation = session.client("cloudformation", region_name=session.region_name or "us-east-1")
+        outputs = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+        table = {o["OutputKey"]: o["OutputValue"] for o in outputs}.get("LeadsTableName")
+    if args.endpoint_url:  # `leadflow up`: embedded AWS, tables named by their logical ids
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    os.environ["LEADFLOW_TABLE_NAME"] = table or "LeadsTable"
+    from leadflow.config import settings
+    from leadflow.store import models
+
+    settings.cache_clear()
+    models.bind()
+
+
+def _since(text: str | None, now):
+    """`90d`, `12h`, `2w` before now, or an ISO date/time; None for every lead."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)([hdw])", text.strip())
+    if match:
+        hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
+        return now - timedelta(hours=hours)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"--since must be like 90d, 12h, 2w or an ISO date: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _score(args) -> int:
+    from datetime import UTC, datetime
+
+    from leadflow.errors import ScoringModelInvalid
+    from leadflow.scoring_model import DEFAULT_MODEL_FILE, load_model_file
+
+    now = datetime.now(UTC)
+    since = _since(args.since, now)
+    try:
+        current = load_model_file(args.current or DEFAULT_MODEL_FILE)
+        candidate = load_model_file(args.model) if args.model else current
+    except ScoringModelInvalid as error:
+        print(error.detail, file=sys.stderr)
+        return 2
+    _bind_table(args)
+    from leadflow.services import score_replay
+
+    cohort = f"leads created since {since.isoformat(timespec='seconds')}" if since else "every lead"
+    if args.action == "rescore":
+        result = score_replay.rescore(candidate, since, now)
+        print(
+            f"rescored {cohort} with model {candidate.name}: {result.scanned} read, {result.changed} changed, "
+            f"{result.qualified} moved to mql, {result.conflicts} left busy"
+        )
+        return 1 if result.conflicts else 0
+    report = score_replay.simulate(candidate, current, since, now)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"what-if for {cohort}: model {current.name} (now) -> {candidate.name} (candidate)")
+    print(
+        f"{'source':<22} {'leads':>6} {'grade changes':>14} {'stage changes':>14} {'MQL now->then':>14} "
+        f"{'Lead->MQL rate':>18}"
+    )
+    rows = [*report["by_source"].items(), ("total", report["totals"])]
+    for source, row in rows:
+        mql = f"{row['mql_before']} -> {row['mql_after']}"
+        rate = f"{row['lead_to_mql_before']:.1%} -> {row['lead_to_mql_after']:.1%}"
+        print(
+            f"{source:<22} {row['leads']:>6} {row['grade_changed']:>14} {row['stage_changed']:>14} {mql:>14} {rate:>18}"
+        )
+    print("nothing was written")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         sub = leads_commands.add_parser(action, help=help_text)
         sub.add_argument("lead_id")
         sub.add_argument("--url", default=DEFAULT_URL)
+    timeline = leads_commands.add_parser("timeline", help="a lead's touches, events and changes, newest first")
+    timeline.add_argument("lead_id")
+    timeline.add_argument("--url", default=DEFAULT_URL)
+    timeline.add_argument("--limit", type=int, default=50, help="entries per page (1-100)")
+    timeline.add_argument("--cursor", help="continue from the `next` cursor a previous page printed")
+    timeline.add_argument("--all", action="store_true", help="follow the pages to the lead's first touch")
     find = leads_commands.add_parser("find", help="show the lead holding an email")
     find.add_argument("email")
     find.add_argument("--url", default=DEFAULT_URL)
@@ -244,7 +355,23 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--queue-url", default=os.environ.get("LEADFLOW_FETCH_QUEUE_URL"))
         sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
 
+    score = commands.add_parser("score", help="after a scoring-model change: what-if, then rescore")
+    score_commands = score.add_subparsers(dest="action", required=True)
+    simulate = score_commands.add_parser("simulate", help="replay stored leads under a candidate model; no writes")
+    simulate.add_argument("--model", required=True, help="the candidate model (YAML)")
+    simulate.add_argument("--json", action="store_true", help="print the report as JSON")
+    rescore = score_commands.add_parser("rescore", help="recompute and store every lead's score (in batches)")
+    rescore.add_argument("--model", help="the model to score with (default: the current one)")
+    for sub in (simulate, rescore):
+        sub.add_argument("--since", help="only leads created since: 90d, 12h, 2w or an ISO date (default: all)")
+        sub.add_argument("--current", help="the current model (default: infra/scoring/default.yaml)")
+        sub.add_argument("--stack", help="CloudFormation stack whose outputs name the table (on AWS)")
+        sub.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
+        sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
+
     args = parser.parse_args(argv)
+    if args.command == "score":
+        return _score(args)
     if args.command == "dlq":
         return _dlq(args)
     if args.command == "quarantine":
@@ -263,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return _print(*_request("GET", f"{base}/v1/leads/{quote(args.lead_id, safe='')}"))
     if args.action == "find":
         return _print(*_request("GET", f"{base}/v1/leads?{urlencode({'email': args.email})}"))
+    if args.action == "timeline":
+        return _timeline(base, args)
     status, body = _request("DELETE", f"{base}/v1/leads/{quote(args.lead_id, safe='')}")
     if status == 204:
         print(f"erased {args.lead_id}")

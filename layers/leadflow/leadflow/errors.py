@@ -94,3 +94,9 @@ class StageTransitionForbidden(LeadFlowError):
     """A lifecycle move the funnel does not allow (backwards, or out of `recycled` other than to `lead`)."""
 
     status, title, kind = 409, "Stage transition not allowed", "stage-transition-forbidden"
+
+
+class BadRequest(LeadFlowError):
+    """A malformed query parameter (e.g. an edited or foreign timeline cursor, a limit out of range)."""
+
+    status, title, kind = 400, "Bad request", "bad-request"

@@ -30,7 +30,10 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection, TableConnection
+from pynamodb.connection.base import MetaTable
+from pynamodb.constants import ATTR_DEFINITIONS, GLOBAL_SECONDARY_INDEXES, LOCAL_SECONDARY_INDEXES
 from pynamodb.exceptions import TableError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from leadflow import aws
@@ -84,6 +87,16 @@ def connection() -> Connection:
     return _connections[key]
 
 
+def _merge_indexes(shared: MetaTable, own: MetaTable) -> None:
+    """The shared meta table is registered by the first model used; a model declaring an index (LeadKeyItem's
+    LeadsByStage) adds its index and key attributes to it, so its queries find the index whatever ran first."""
+    for section in (GLOBAL_SECONDARY_INDEXES, LOCAL_SECONDARY_INDEXES, ATTR_DEFINITIONS):
+        known = shared.data.setdefault(section, [])
+        for entry in own.data.get(section) or []:
+            if entry not in known:
+                known.append(entry)
+
+
 class _Table(Model):
     @classmethod
     def _get_connection(cls) -> TableConnection:
@@ -92,7 +105,7 @@ class _Table(Model):
         shared = connection()
         if table.connection is not shared:
             try:
-                shared.get_meta_table(table.table_name)
+                _merge_indexes(shared.get_meta_table(table.table_name), table.get_meta_table())
             except TableError:
                 shared.add_meta_table(table.get_meta_table())
             table.connection = shared
@@ -247,6 +260,27 @@ class QuarantineKeyItem(_Table):
     expires_at = NumberAttribute()
 
 
+class LeadsByStageIndex(GlobalSecondaryIndex):
+    """Sparse index of lead items only (the only items with `lifecycle_stage`): stage → created_at. Operator
+    commands (`leadflow score simulate|rescore`) page through a cohort of leads with it, never with a Scan.
+    Keys only: a lead's writes touch the index only when it is created or changes stage."""
+
+    class Meta:
+        index_name = "LeadsByStage"
+        projection = KeysOnlyProjection()
+
+    lifecycle_stage = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class LeadKeyItem(_Table):
+    """A lead's keys as the `LeadsByStage` index returns them."""
+
+    lifecycle_stage = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    by_stage = LeadsByStageIndex()
+
+
 class LookupItem(KeyItem, ClickItem):
     """What capture's one BatchGetItem reads: identity, delivery and click items."""
 
@@ -273,6 +307,7 @@ ALL_MODELS = (
     AnyItem,
     ClickItem,
     LookupItem,
+    LeadKeyItem,
     QuarantineItem,
     QuarantineKeyItem,
 )

@@ -172,3 +172,19 @@ def test_dev_samconfig_ships_the_example_form_registry():
     # Then it is the same registry, and the website form the contract describes is in it
     assert json.loads(value.strip("'")) == registry
     assert "website" in registry["forms"]
+
+
+def test_quarantined_deliveries_page_the_operator(template):
+    # Given the template, when a signed delivery is quarantined (acknowledged, so the provider never retries it)
+    alarms = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and any("Quarantined" in str(m.get("Expression", "")) for m in r["Properties"].get("Metrics", []))
+    ]
+    # Then one alarm watches the Quarantined metric of every provider and tells the alarm topic on the first one
+    assert len(alarms) == 1
+    (alarm,) = alarms
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert "quarantine replay" in str(alarm["AlarmDescription"])

@@ -578,8 +578,19 @@ def main() -> int:
         " per-round ratios (each run next to its floor); ms: medians.\nnoise: interquartile range / median of the"
         " per-round first-request ratios."
     )
+    _layer_size()
     out(f"(cold-start bench took {time.perf_counter() - started:.0f} s)")
     return 1 if missed else 0
+
+
+def _layer_size() -> None:
+    """The deployed layer's unzipped size, from the last `make build` (the build is not part of the bench: it
+    downloads the arm64 wheels)."""
+    layer = REPO / ".aws-sam" / "build" / "LeadflowLayer"
+    if not layer.is_dir():
+        out("layer size: no build yet (`make build` builds the layer and prints its unzipped size)")
+        return
+    subprocess.run([sys.executable, str(REPO / "infra" / "packaging" / "layer_size.py"), str(layer)], check=False)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ every push queue is empty (delayed retries included), so a test sees what a depl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ def push_rig(monkeypatch, *, config: dict | None = None, env: dict[str, str] | N
         monkeypatch.setenv(push.QUEUE_ENV[target], urls[f"{prefix}Queue"])
         monkeypatch.setenv(push.DLQ_ENV[target], urls[f"{prefix}DeadLetterQueue"])
     monkeypatch.setenv("LEADFLOW_PUSH_BACKOFF_SECONDS", "0")
+    monkeypatch.setenv("LEADFLOW_HUBSPOT_RATE_LIMIT_WAIT", "0")
+    monkeypatch.setenv("LEADFLOW_SALESFORCE_LIMIT_WAIT", "0")
     monkeypatch.setenv("LEADFLOW_CRM_CONFIG", json.dumps(config or {}))
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
@@ -106,6 +109,7 @@ def push_rig(monkeypatch, *, config: dict | None = None, env: dict[str, str] | N
     queues.reset()
     push.reset()
     [mapping] = [m for m in stream_mappings(template) if m.function_id == "CrmPushRouterFunction"]
+    mapping = dataclasses.replace(mapping, batching_window=0)  # the template's 1 s window only slows tests
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     arn = dynamodb.describe_table(TableName=settings().table_name)["Table"]["LatestStreamArn"]
     router = StreamDelivery(

@@ -11,6 +11,7 @@ and fetched again once when Salesforce answers 401 `INVALID_SESSION_ID` (expired
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,7 @@ SECRET = "crm/salesforce"
 MAX_RECORDS = 200
 TOKEN_PATH = "/services/oauth2/token"
 RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"})
-LIMIT_RETRY_SECONDS = 300.0
+LIMIT_RETRY_SECONDS = 300.0  # the org's rolling 24-hour allocation: no point asking again at once
 
 _sessions: dict[str, tuple[str, str]] = {}  # login URL → (access token, instance URL)
 _lock = threading.Lock()
@@ -66,7 +67,9 @@ def classify(call: Call, answer: Response) -> dict[str, Outcome]:
     if status == 401:
         return every(call.keys, Outcome("retry", reason=reason))
     if status == 403 and "REQUEST_LIMIT_EXCEEDED" in codes:
-        wait = retry_after_seconds(answer.headers.get("retry-after")) or LIMIT_RETRY_SECONDS
+        wait = retry_after_seconds(answer.headers.get("retry-after"))
+        if wait is None:
+            wait = float(os.environ.get("LEADFLOW_SALESFORCE_LIMIT_WAIT", LIMIT_RETRY_SECONDS))
         return every(call.keys, Outcome("retry", reason=reason, retry_after=wait))
     if status >= 500 or status in (408, 429) or (status == 403 and not codes):
         return every(

@@ -3,7 +3,6 @@ failing never delays the other."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest

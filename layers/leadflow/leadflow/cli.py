@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=3000)
     up.add_argument("--crm-port", type=int, default=3001)
     up.add_argument("--platforms-port", type=int, default=3002, help="local Meta/LinkedIn/TikTok lead APIs")
+    up.add_argument("--salesforce-port", type=int, default=3003, help="local Salesforce-compatible endpoint")
     up.add_argument("--time-scale", type=float, default=86400.0, help="journey seconds per real second")
     up.add_argument("--demo", action="store_true", help="send demo traffic once the stack is up")
 

@@ -248,6 +248,7 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
     name = target.name
     retry_groups: dict[tuple[int, int], list[dict]] = {}
     dead: list[tuple[str, int, str]] = []
+    counts = {"pushed": 0, "retried": 0}  # one datapoint per batch, not per lead
     for key, lead, _first in todo:
         lead_id, version = lead["lead_id"], int(lead["version"])
         outcome = outcomes.get(key) or Outcome("retry", reason="no outcome")
@@ -269,7 +270,7 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
                         "attempt": attempt + 1,
                     },
                 )
-            metrics.add_metric(name=f"CrmPushed_{name}", unit=MetricUnit.Count, value=1)
+            counts["pushed"] += 1
         elif outcome.status == "retry" and attempt + 1 < target.max_attempts:
             delay = backoff_seconds(attempt, outcome.retry_after)
             retry_groups.setdefault((attempt + 1, delay), []).append({"lead_id": lead_id, "version": version})
@@ -285,7 +286,7 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
                     "delay_s": delay,
                 },
             )
-            metrics.add_metric(name=f"CrmPushRetried_{name}", unit=MetricUnit.Count, value=1)
+            counts["retried"] += 1
         else:
             reason = (
                 outcome.reason if outcome.status == "failed" else f"{outcome.reason} (after {attempt + 1} attempts)"
@@ -302,6 +303,9 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
                     "attempt": attempt + 1,
                 },
             )
+    for kind, metric in (("pushed", "CrmPushed"), ("retried", "CrmPushRetried")):
+        if counts[kind]:
+            metrics.add_metric(name=f"{metric}_{name}", unit=MetricUnit.Count, value=counts[kind])
     for (attempt, delay), refs in retry_groups.items():
         for i in range(0, len(refs), MESSAGE_LEADS):
             queues.send_delayed(

@@ -113,7 +113,7 @@ class LocalRuntime:
         self.fetch_delivery = SqsDelivery.from_template(sqs, "FetchLeadsFunction", self.queues, retry_delay=1.0).start()
         # CRM pushes: each target's function drains its own queue (retries come back after their backoff)
         self.push_deliveries = [
-            SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=0.2)
+            SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=1.0)
             for name in PUSH_FUNCTIONS
         ]
         # Stream functions get their DynamoDB events the way Lambda's event source mapping delivers them.

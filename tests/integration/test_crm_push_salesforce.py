@@ -43,11 +43,13 @@ def capture(api, email: str, **fields) -> str:
 
 
 def writes(salesforce) -> dict[str, int]:
+    """Records Salesforce wrote (answered success), per external id (the lead id)."""
     counts: dict[str, int] = {}
     for request in salesforce.requests():
         if request["path"].startswith("/services/data/") and request["status"] == 200:
-            for record in request["body"]["records"]:
-                counts[record["LeadFlow_Id__c"]] = counts.get(record["LeadFlow_Id__c"], 0) + 1
+            for record, result in zip(request["body"]["records"], request["results"], strict=True):
+                if result["success"]:
+                    counts[record["LeadFlow_Id__c"]] = counts.get(record["LeadFlow_Id__c"], 0) + 1
     return counts
 
 
@@ -86,9 +88,12 @@ def test_locked_rows_and_the_request_limit_are_retried_and_every_lead_delivered_
         qualify(lead_id)
     salesforce.set_faults(limit_next=1, lock_next=2, fail_next=1)
     rig.settle()
-    # (a record refused with UNABLE_TO_LOCK_ROW was not written: only successful upserts count)
-    successes = [r for r in salesforce.requests() if r["path"].startswith("/services/data/") and r["status"] == 200]
-    assert len(successes) >= 2
+    # Then each lead was written exactly once, after the 503, the 403 and the locked rows were retried
+    assert writes(salesforce) == dict.fromkeys(lead_ids, 1)
+    statuses = [r["status"] for r in salesforce.requests() if r["path"].startswith("/services/data/")]
+    assert 503 in statuses and 403 in statuses
+    locked = [res for r in salesforce.requests() for res in r.get("results", []) if not res["success"]]
+    assert [e["statusCode"] for res in locked for e in res["errors"]] == ["UNABLE_TO_LOCK_ROW"] * 2
     assert all(salesforce.record(lead_id) for lead_id in lead_ids)
     assert rig.dead_letters("salesforce") == []
 

@@ -19,8 +19,9 @@ LEADFLOW_SALESFORCE_LOGIN_URL at it; tests start their own with `LocalSalesforce
 
 Fault injection (`set_faults()` or `POST /__faults`): `latency_ms`, `fail_next` (503 `SERVER_UNAVAILABLE`),
 `limit_next` (403 `REQUEST_LIMIT_EXCEEDED`), `lock_next` (that many records answered `UNABLE_TO_LOCK_ROW`).
-`GET /__requests` lists what was received (no Authorization header). Not emulated: other objects' rules,
-allOrNone true rollbacks, field-level security, `Sforce-Limit-Info`, JWT/refresh-token flows.
+`GET /__requests` lists what was received (no Authorization header) and the UpsertResults answered.
+Not emulated: other objects' rules, allOrNone true rollbacks, field-level security, `Sforce-Limit-Info`,
+JWT/refresh-token flows.
 """
 
 from __future__ import annotations
@@ -152,14 +153,17 @@ class LocalSalesforce:
         except ValueError:
             parsed = None
         status, payload = self._api(method, path, {k.lower(): v for k, v in headers.items()}, parsed)
-        self._record(method, path, parsed, status)
+        self._record(method, path, parsed, status, payload if status == 200 else None)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
         return status, payload
 
-    def _record(self, method: str, path: str, body: Any, status: int) -> None:
+    def _record(self, method: str, path: str, body: Any, status: int, results: Any = None) -> None:
         with self._lock:
-            self._requests.append({"method": method, "path": path, "body": body, "status": status})
+            entry = {"method": method, "path": path, "body": body, "status": status}
+            if results is not None:
+                entry["results"] = results  # the UpsertResults answered (ids and codes only)
+            self._requests.append(entry)
 
     def _token(self, body: bytes) -> tuple[int, Any]:
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}

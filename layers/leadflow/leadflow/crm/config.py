@@ -124,7 +124,10 @@ class TargetConfig:
     owners: dict[str, str]
 
     def watched(self) -> frozenset[str]:
-        """Top-level lead fields whose change needs a new push (the mapped ones, owner and stage)."""
+        """Top-level lead fields whose change needs a new push (the mapped ones, owner and stage; with no
+        mapping the whole lead JSON is sent, so every lead field but the bookkeeping ones)."""
+        if not self.fields:
+            return LEAD_FIELDS - {"updated_at", "touch_count", "latest_touch"}
         return frozenset({f.lead_field.split(".")[0] for f in self.fields} | {"owner", "lifecycle_stage"})
 
 

@@ -31,12 +31,14 @@ def stack():
         runtime.stop()
         os.environ.clear()
         os.environ.update(saved)
+        from leadflow import queues
         from leadflow.config import settings
         from leadflow.crm.config import crm_config
         from leadflow.store import models
 
         settings.cache_clear()
         crm_config.cache_clear()
+        queues.reset()  # its SQS client named this stack's embedded AWS
         models.bind()
 
 

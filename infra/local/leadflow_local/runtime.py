@@ -107,6 +107,14 @@ class LocalRuntime:
         self._environment(self.aws.endpoint)
         settings.cache_clear()
         models.bind()
+        # clients and caches of an earlier stack in this process (tests) must not outlive it
+        from leadflow import queues
+        from leadflow.crm.config import crm_config
+        from leadflow.services import push
+
+        queues.reset()
+        crm_config.cache_clear()
+        push.reset()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).

@@ -549,7 +549,29 @@ def funnel(url: str, emails: list[str]) -> str:
         cells = "".join(f"{counts[s] or '-':>{width[s]}}" for s in stages)
         lines.append(f"  {source:<22}{sum(counts.values()):>6}{cells}")
     lines.append(f"  {'all':<22}{len(leads):>6}" + "".join(f"{total[s]:>{width[s]}}" for s in stages))
+    lines += crm_pushes(url, leads)
     return "\n".join(lines)
+
+
+PUSH_STAGES = ("mql", "sql", "opportunity", "customer")
+
+
+def crm_pushes(url: str, leads: dict[str, dict], wait: float = 8.0) -> list[str]:
+    """`CRM pushes: hubspot N, ...` for the demo's qualified leads (waits briefly: pushes are asynchronous)."""
+    qualified = {i: lead for i, lead in leads.items() if lead.get("lifecycle_stage") in PUSH_STAGES}
+    deadline = time.monotonic() + wait
+    while qualified and time.monotonic() < deadline and not all(lead.get("crm") for lead in qualified.values()):
+        time.sleep(0.5)
+        for lead_id in [i for i, lead in qualified.items() if not lead.get("crm")]:
+            status, lead, _ = _send(url, Shot("lookup", "GET", f"/v1/leads/{quote(lead_id, safe='')}", b"", {}))
+            if status == 200 and isinstance(lead, dict):
+                qualified[lead_id] = lead
+    latest = {**leads, **qualified}
+    pushed = Counter(target for lead in latest.values() for target in (lead.get("crm") or {}))
+    if not qualified and not pushed:
+        return []
+    counts = ", ".join(f"{target} {n}" for target, n in sorted(pushed.items())) or "none yet"
+    return [f"  CRM pushes: {counts} (of {len(qualified)} qualified leads)"]
 
 
 def summary(tallies: dict[str, Tally]) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
+PUSH_QUEUES = {"hubspot": "HubSpotPush", "salesforce": "SalesforcePush", "webhook": "WebhookPush"}
+PUSH_FUNCTIONS = ("HubSpotPushFunction", "SalesforcePushFunction", "WebhookPushFunction")
 
 
 @dataclass
@@ -21,6 +23,7 @@ class LocalRuntime:
     port: int = 3000
     crm_port: int = 3001
     platforms_port: int = 3002
+    salesforce_port: int = 0  # `leadflow up` serves it on 3003 (--salesforce-port); 0 = a free port
     time_scale: float = 86400.0
     aws_port: int = 0
     quiet: bool = False
@@ -46,6 +49,10 @@ class LocalRuntime:
             "LEADFLOW_META_GRAPH_URL": self.platforms.url,
             "LEADFLOW_LINKEDIN_API_URL": self.platforms.url,
             "LEADFLOW_TIKTOK_API_URL": self.platforms.url,
+            # CRM push: HubSpot (the local CRM above) and the local Salesforce endpoint, per infra/local/crm.json
+            "LEADFLOW_SALESFORCE_LOGIN_URL": self.salesforce.url,
+            "LEADFLOW_CRM_FILE": str(REPO / "infra" / "local" / "crm.json"),
+            "LEADFLOW_PUSH_BACKOFF_SECONDS": "1",
         }
         for name, value in defaults.items():
             os.environ.setdefault(name, value)
@@ -56,6 +63,9 @@ class LocalRuntime:
         os.environ["LEADFLOW_TABLE_NAME"] = self.tables["LeadsTable"]
         os.environ["LEADFLOW_FETCH_QUEUE_URL"] = self.queues["LeadFetchQueue"]
         os.environ["LEADFLOW_FETCH_DLQ_URL"] = self.queues["LeadFetchDeadLetterQueue"]
+        for target, prefix in PUSH_QUEUES.items():
+            os.environ[f"LEADFLOW_{target.upper()}_QUEUE_URL"] = self.queues[f"{prefix}Queue"]
+            os.environ[f"LEADFLOW_{target.upper()}_DLQ_URL"] = self.queues[f"{prefix}DeadLetterQueue"]
 
     def start(self) -> LocalRuntime:
         import warnings
@@ -66,6 +76,7 @@ class LocalRuntime:
         from leadflow_local.journeys import start_journeys
         from leadflow_local.local_crm import LocalCrm
         from leadflow_local.local_platforms import LocalPlatforms, dev_tokens
+        from leadflow_local.local_salesforce import LocalSalesforce
         from leadflow_local.moto_server import EmbeddedAws
         from leadflow_local.sqs_delivery import SqsDelivery
         from leadflow_local.stream_delivery import start_stream_delivery
@@ -92,13 +103,27 @@ class LocalRuntime:
         self.crm_port = self.crm.port  # --crm-port 0 picks a free port; the env var below must name it
         secrets_file = os.environ.get("LEADFLOW_SECRETS_FILE") or REPO / "infra" / "local" / "secrets.json"
         self.platforms = LocalPlatforms("127.0.0.1", self.platforms_port, dev_tokens(secrets_file)).start()
+        self.salesforce = LocalSalesforce("127.0.0.1", self.salesforce_port).start()
         self._environment(self.aws.endpoint)
         settings.cache_clear()
         models.bind()
+        # clients and caches of an earlier stack in this process (tests) must not outlive it
+        from leadflow import queues
+        from leadflow.crm.config import crm_config
+        from leadflow.services import push
+
+        queues.reset()
+        crm_config.cache_clear()
+        push.reset()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
         self.fetch_delivery = SqsDelivery.from_template(sqs, "FetchLeadsFunction", self.queues, retry_delay=1.0).start()
+        # CRM pushes: each target's function drains its own queue (retries come back after their backoff)
+        self.push_deliveries = [
+            SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=1.0)
+            for name in PUSH_FUNCTIONS
+        ]
         # Stream functions get their DynamoDB events the way Lambda's event source mapping delivers them.
         self.stream_deliveries = start_stream_delivery(self.aws.endpoint, self.tables, emit=self.emit)
         self.printer = None
@@ -132,6 +157,7 @@ class LocalRuntime:
                 f"  HTTP API        {self.url}   (routes of template.yaml)",
                 f"  embedded AWS    {self.aws.endpoint}   (tables: {', '.join(self.tables.values())})",
                 f"  local CRM       {self.crm.url}   (HubSpot contacts API; Bearer = crm/hubspot access_token)",
+                f"  local Salesforce {self.salesforce.url}  (OAuth client credentials + sObject Collections upsert)",
                 f"  ad platforms    {self.platforms.url}   (Meta Graph, LinkedIn, TikTok lead APIs; "
                 "POST /__leads/<platform> registers a lead)",
                 *self._platform_overrides(),
@@ -158,9 +184,12 @@ class LocalRuntime:
             delivery.stop()
         if getattr(self, "fetch_delivery", None):
             self.fetch_delivery.stop()
+        for delivery in getattr(self, "push_deliveries", []):
+            delivery.stop()
         self.api.stop()
         self.crm.stop()
         self.platforms.stop()
+        self.salesforce.stop()
         self.aws.stop()
 
 
@@ -170,6 +199,7 @@ def run(args) -> int:
         port=args.port,
         crm_port=args.crm_port,
         platforms_port=getattr(args, "platforms_port", 3002),
+        salesforce_port=getattr(args, "salesforce_port", 3003),
         time_scale=args.time_scale,
     ).start()
     print(runtime.banner(), flush=True)

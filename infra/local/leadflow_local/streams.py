@@ -63,6 +63,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
     dynamodb = record.get("dynamodb") or {}
     new, old = dynamodb.get("NewImage") or {}, dynamodb.get("OldImage") or {}
     image = new or old
+    if _s(image, "entity") == "history" and _s(image, "kind") == "push" and record["eventName"] == "INSERT":
+        return _push_line(new)
     if _s(image, "entity") != "lead":
         return None
     lead_id = _s(image, "lead_id")
@@ -77,6 +79,23 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
             return None
         return f"merged    lead {lead_id} ← {source}, touches {_s(new, 'touch_count')}, stage {stage}"
     return f"erased    lead {lead_id}"
+
+
+def _push_line(image: dict) -> str | None:
+    """`pushed hubspot lead <id> …`, a retry or a dead letter of a CRM push (ids, codes: no personal data)."""
+    detail = (image.get("detail") or {}).get("M") or {}
+    lead_id, target, outcome = _s(image, "lead_id"), _s(detail, "target"), _s(detail, "outcome")
+    version = _s(detail, "version")
+    if outcome == "pushed":
+        crm_id = _s(detail, "crm_id")
+        return f"pushed {target} lead {lead_id} v{version}" + (f" → {crm_id}" if crm_id else "")
+    if outcome == "retry":
+        return f"retry  {target} lead {lead_id} v{version} in {_s(detail, 'delay_s')} s ({_s(detail, 'reason')})"
+    if outcome == "dead_letter":
+        return (
+            f"failed {target} lead {lead_id} v{version}: {_s(detail, 'reason')} (leadflow dlq list --target {target})"
+        )
+    return None
 
 
 class ActivityPrinter:

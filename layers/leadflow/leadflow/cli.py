@@ -76,7 +76,8 @@ def _sqs_and_urls(args) -> tuple[object, str, str]:
     session = boto3.Session()
     region = session.region_name or "us-east-1"
     sqs = session.client("sqs", region_name=region, endpoint_url=args.endpoint_url or None)
-    dlq_url, queue_url = args.dlq_url, args.queue_url
+    dlq_url = args.dlq_url or os.environ.get("LEADFLOW_FETCH_DLQ_URL")
+    queue_url = args.queue_url or os.environ.get("LEADFLOW_FETCH_QUEUE_URL")
     if args.stack and not (dlq_url and queue_url):
         cloudformation = session.client("cloudformation", region_name=region)
         outputs = {
@@ -112,7 +113,83 @@ def _attribute(message: dict, name: str) -> str:
     return (message.get("MessageAttributes") or {}).get(name, {}).get("StringValue", "")
 
 
+PUSH_QUEUES = {"hubspot": "HubSpotPush", "salesforce": "SalesforcePush", "webhook": "WebhookPush"}
+
+
+def _push_queue_urls(args) -> tuple[object, str, str]:
+    """The target's push queue and DLQ: given, from the stack's resources (AWS), or by logical id (local)."""
+    import boto3
+
+    session = boto3.Session()
+    region = session.region_name or "us-east-1"
+    sqs = session.client("sqs", region_name=region, endpoint_url=args.endpoint_url or None)
+    prefix = PUSH_QUEUES[args.target]
+    urls = {"Queue": args.queue_url, "DeadLetterQueue": args.dlq_url}
+    for suffix, url in urls.items():
+        if url:
+            continue
+        if args.stack:
+            cloudformation = session.client("cloudformation", region_name=region)
+            urls[suffix] = cloudformation.describe_stack_resource(
+                StackName=args.stack, LogicalResourceId=prefix + suffix
+            )["StackResourceDetail"]["PhysicalResourceId"]
+        else:
+            urls[suffix] = sqs.get_queue_url(QueueName=prefix + suffix)["QueueUrl"]
+    return sqs, urls["DeadLetterQueue"], urls["Queue"]
+
+
+def _push_refs(message: dict) -> list[str]:
+    """The lead ids a push DLQ message names (one dead letter, or a whole message moved by the redrive)."""
+    try:
+        body = json.loads(message["Body"])
+    except ValueError:
+        return []
+    if body.get("lead_id"):
+        return [str(body["lead_id"])]
+    return [str(ref.get("lead_id")) for ref in body.get("leads") or [] if isinstance(ref, dict)]
+
+
+def _dlq_push(args) -> int:
+    """`leadflow dlq list|replay --target X [--lead ID]`: failed CRM pushes; a replay sends the lead's current
+    version (already pushed → nothing is written), and re-enables a webhook target disabled by a 410."""
+    sqs, dlq_url, queue_url = _push_queue_urls(args)
+    messages = _receive_all(sqs, dlq_url)
+    wanted = set(args.lead or [])
+    chosen: list[dict] = []
+    for message in messages:
+        refs = _push_refs(message)
+        if args.action == "list":
+            if not wanted or wanted & set(refs):
+                reason = _attribute(message, "failure_reason") or "redriven"
+                version = _attribute(message, "version")
+                print(
+                    f"{message['MessageId']}  {args.target:<10} {','.join(refs):<36} v{version:<4} "
+                    f"{_attribute(message, 'failed_at'):<24} {reason}"
+                )
+                chosen.append(message)
+        elif not wanted or wanted & set(refs) or args.all or message["MessageId"] in (args.id or []):
+            chosen.append(message)
+            continue
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    if args.action == "list":
+        print(f"{len(chosen)} failed push(es) for {args.target}")
+        return 0
+    lead_ids = list(dict.fromkeys(ref for message in chosen for ref in _push_refs(message)))
+    for start in range(0, len(lead_ids), 100):
+        body = {"target": args.target, "leads": [{"lead_id": i} for i in lead_ids[start : start + 100]], "attempt": 0,
+                "replay": True}  # fmt: skip
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    for message in chosen:
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    print(f"replayed {len(lead_ids)} lead(s) to the {args.target} push queue")
+    return 0
+
+
 def _dlq(args) -> int:
+    if args.target:
+        return _dlq_push(args)
+    if args.action == "replay" and not (args.all or args.id):
+        raise SystemExit("leadflow dlq replay: --all or --id is needed (or --target for CRM pushes)")
     sqs, dlq_url, queue_url = _sqs_and_urls(args)
     messages = _receive_all(sqs, dlq_url)
     replayed = 0
@@ -300,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--port", type=int, default=3000)
     up.add_argument("--crm-port", type=int, default=3001)
     up.add_argument("--platforms-port", type=int, default=3002, help="local Meta/LinkedIn/TikTok lead APIs")
+    up.add_argument("--salesforce-port", type=int, default=3003, help="local Salesforce-compatible endpoint")
     up.add_argument("--time-scale", type=float, default=86400.0, help="journey seconds per real second")
     up.add_argument("--demo", action="store_true", help="send demo traffic once the stack is up")
 
@@ -327,18 +405,22 @@ def main(argv: list[str] | None = None) -> int:
     find.add_argument("email")
     find.add_argument("--url", default=DEFAULT_URL)
 
-    dlq = commands.add_parser("dlq", help="lead fetches that failed for good: list them, replay them")
+    dlq = commands.add_parser(
+        "dlq", help="lead fetches (or, with --target, CRM pushes) that failed for good: list them, replay them"
+    )
     dlq_commands = dlq.add_subparsers(dest="action", required=True)
     dlq_list = dlq_commands.add_parser("list", help="provider, pointer id, failed_at and reason (no PII)")
     dlq_replay = dlq_commands.add_parser("replay", help="move messages back to the fetch queue")
-    chosen = dlq_replay.add_mutually_exclusive_group(required=True)
+    chosen = dlq_replay.add_mutually_exclusive_group()
     chosen.add_argument("--all", action="store_true", help="replay every message")
     chosen.add_argument("--id", action="append", help="a message id or pointer id (repeatable)")
     for sub in (dlq_list, dlq_replay):
         sub.add_argument("--stack", help="CloudFormation stack whose outputs name the queues (on AWS)")
-        sub.add_argument("--dlq-url", default=os.environ.get("LEADFLOW_FETCH_DLQ_URL"))
-        sub.add_argument("--queue-url", default=os.environ.get("LEADFLOW_FETCH_QUEUE_URL"))
+        sub.add_argument("--dlq-url", help="default: LEADFLOW_FETCH_DLQ_URL (fetches), the target's DLQ (pushes)")
+        sub.add_argument("--queue-url", help="default: LEADFLOW_FETCH_QUEUE_URL (fetches), the target's queue")
         sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
+        sub.add_argument("--target", choices=sorted(PUSH_QUEUES), help="a CRM push target's DLQ instead")
+        sub.add_argument("--lead", action="append", help="only this lead's failed pushes (repeatable; with --target)")
 
     quarantine = commands.add_parser(
         "quarantine", help="signed deliveries validation refused: list them, replay them after a mapping fix"

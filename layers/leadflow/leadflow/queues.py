@@ -106,3 +106,16 @@ def delay_redelivery(queue_url: str, receipt_handle: str, seconds: int) -> bool:
     except Exception:  # the queue's own visibility timeout still brings the message back
         return False
     return True
+
+
+def send_delayed(queue_url: str, body: dict, attributes: dict[str, str], delay_seconds: int) -> None:
+    """One message that becomes visible after `delay_seconds` (≤ 900, SQS's maximum): a backed-off retry."""
+    try:
+        client().send_message(
+            QueueUrl=queue_url,
+            MessageBody=json.dumps(body, separators=(",", ":")),
+            MessageAttributes=string_attributes(attributes),
+            DelaySeconds=max(0, min(int(delay_seconds), 900)),
+        )
+    except Exception as exc:  # botocore ClientError / EndpointConnectionError: the batch is retried whole
+        raise StoreUnavailable("The retry could not be queued; retry shortly.") from exc

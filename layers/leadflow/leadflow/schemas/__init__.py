@@ -136,6 +136,17 @@ def _conforms(node: Any, instance: Any, root: dict) -> bool | None:  # noqa: C90
             ok = not number or (instance >= value if keyword == "minimum" else instance <= value)
         elif keyword == "maxItems":
             ok = not isinstance(instance, list) or len(instance) <= value
+        elif keyword == "minItems":
+            ok = not isinstance(instance, list) or len(instance) >= value
+        elif keyword == "uniqueItems":
+            if not isinstance(instance, list) or not value:
+                ok = True
+            elif len(instance) > _MAX_UNIQUE_CHECK:
+                return _UNSURE  # pairwise comparison (JSON equality: true is not 1) stays cheap for short lists
+            else:
+                ok = not any(
+                    _equal(instance[i], instance[j]) for i in range(len(instance)) for j in range(i + 1, len(instance))
+                )
         elif keyword == "items":
             if "prefixItems" in node:
                 return _UNSURE
@@ -178,6 +189,14 @@ def _conforms(node: Any, instance: Any, root: dict) -> bool | None:  # noqa: C90
         elif keyword == "anyOf":
             results = [_conforms(sub, instance, root) for sub in value]
             ok = True if True in results else (False if all(r is False for r in results) else _UNSURE)
+        elif keyword == "oneOf":
+            results = [_conforms(sub, instance, root) for sub in value]
+            if results.count(True) > 1:
+                ok = False
+            elif None in results:
+                ok = _UNSURE
+            else:
+                ok = results.count(True) == 1
         elif keyword == "if":
             condition = _conforms(value, instance, root)
             if condition is None:
@@ -192,6 +211,9 @@ def _conforms(node: Any, instance: Any, root: dict) -> bool | None:  # noqa: C90
         if verdict is False:
             return False
     return verdict
+
+
+_MAX_UNIQUE_CHECK = 64
 
 
 def _and(one: bool | None, two: bool | None) -> bool | None:

@@ -94,3 +94,12 @@ class StageTransitionForbidden(LeadFlowError):
     """A lifecycle move the funnel does not allow (backwards, or out of `recycled` other than to `lead`)."""
 
     status, title, kind = 409, "Stage transition not allowed", "stage-transition-forbidden"
+
+
+class JourneyConfigInvalid(ConfigurationError):
+    """The journeys configuration refused at load: `problems` are 'file:line: field.path: message' lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"The journeys configuration {source} is not valid:\n" + "\n".join(problems))

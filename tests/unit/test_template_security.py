@@ -55,6 +55,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "FetchLeadsFunction": POINTER_SECRETS,
     "CaptureCallbackFunction": CALLBACK_SECRETS,
     "LeadsApiFunction": set(),
+    "RunJourneyFunction": set(),
 }
 # function → secret name patterns it may be granted (the only namespaces it may reach at all)
 SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
@@ -64,6 +65,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "FetchLeadsFunction": tuple(f"{name}-??????" for name in sorted(POINTER_SECRETS)),
     "CaptureCallbackFunction": tuple(f"{name}-??????" for name in sorted(CALLBACK_SECRETS)),
     "LeadsApiFunction": (),
+    "RunJourneyFunction": (),
 }
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
@@ -76,6 +78,7 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureWebhookFunction": _CAPTURE,
     "FetchLeadsFunction": _CAPTURE,
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
+    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
     # reads, and erasure as a retryable procedure (markers, tombstones, deletes, transactions)
     "LeadsApiFunction": {
         "GetItem",

@@ -56,6 +56,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "CaptureCallbackFunction": CALLBACK_SECRETS,
     "LeadsApiFunction": set(),
     "RunJourneyFunction": set(),
+    "JourneyRouterFunction": set(),
 }
 # function → secret name patterns it may be granted (the only namespaces it may reach at all)
 SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
@@ -66,6 +67,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "CaptureCallbackFunction": tuple(f"{name}-??????" for name in sorted(CALLBACK_SECRETS)),
     "LeadsApiFunction": (),
     "RunJourneyFunction": (),
+    "JourneyRouterFunction": (),
 }
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
@@ -79,6 +81,7 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "FetchLeadsFunction": _CAPTURE,
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
     "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
+    "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
     # reads, and erasure as a retryable procedure (markers, tombstones, deletes, transactions)
     "LeadsApiFunction": {
         "GetItem",

@@ -3,6 +3,7 @@ DynamoDB, SES and SNS embedded, and journey time scaled (a journey day passes in
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ class JourneyWorld:
     clock: SteppedClock
     tmp: Path
     monkeypatch: pytest.MonkeyPatch
+    table: str = ""
+    failure_queue: str = ""
 
     def use_journeys(self, yaml_text: str) -> None:
         path = self.tmp / "journeys.yaml"
@@ -54,8 +57,17 @@ class JourneyWorld:
         return lead_id
 
     def update(self, lead_id: str, **fields) -> None:
-        item = LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True)
-        item.update(actions=[getattr(LeadItem, k).set(v) for k, v in fields.items()])
+        """Change the lead as another part of the system would (versioned; re-read on a concurrent write)."""
+        from pynamodb.exceptions import UpdateError
+
+        for _ in range(20):
+            item = LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True)
+            try:
+                item.update(actions=[getattr(LeadItem, k).set(v) for k, v in fields.items()])
+                return
+            except UpdateError:
+                time.sleep(0.005)
+        raise AssertionError("the lead kept changing")
 
     def wait_for_end(self, execution_arn: str, timeout: float = 5.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -71,6 +83,24 @@ class JourneyWorld:
     def states_entered(self, execution_arn: str) -> list[str]:
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+    def stream(self):
+        """The JourneyRouterFunction's event source mapping on the leads table stream, as Lambda runs it."""
+        from leadflow_local.stream_delivery import StreamDelivery
+        from leadflow_local.template import stream_mappings
+
+        ticks = itertools.count()
+        (mapping,) = [m for m in stream_mappings(load_template()) if m.function_id == "JourneyRouterFunction"]
+        table = boto3.client("dynamodb", region_name="us-east-1").describe_table(TableName=self.table)["Table"]
+        return StreamDelivery(
+            mapping,
+            streams=boto3.client("dynamodbstreams", region_name="us-east-1"),
+            stream_arn=table["LatestStreamArn"],
+            sqs=boto3.client("sqs", region_name="us-east-1"),
+            on_failure_url=self.failure_queue,
+            sleep=lambda seconds: None,
+            clock=lambda: time.time() + 2 * next(ticks),  # every look is past the batching window
+        )
 
     def output(self, described: dict) -> dict:
         return json.loads(described.get("output") or "{}")
@@ -90,7 +120,10 @@ def world(monkeypatch, tmp_path):
         monkeypatch.setenv("LEADFLOW_JOURNEY_STATE_MACHINE_ARN", arns["JourneyStateMachine"])
         journeys.set_clock(clock)
         try:
-            yield JourneyWorld(sfn, arns["JourneyStateMachine"], clock, tmp_path, monkeypatch)
+            queue = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="journey-router-failures")
+            yield JourneyWorld(
+                sfn, arns["JourneyStateMachine"], clock, tmp_path, monkeypatch, names["LeadsTable"], queue["QueueUrl"]
+            )
         finally:
             journeys.set_clock(lambda: datetime.now(UTC))
             settings.cache_clear()

@@ -123,7 +123,7 @@ def touch(state: dict) -> dict:
     assert isinstance(current, Touch)  # noqa: S101 - plan_from only stops a `wait` route at a touch
     policy = config().policy
     zone = lead_time_zone(lead, policy)
-    sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends", [])]
+    sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends") or []]
     refusal = send_refusal(current, lead)
     if refusal is not None:
         _record(lead_id, moment, state, "skipped", current, reason=refusal)
@@ -274,7 +274,7 @@ def enrol(lead_id: str) -> str | None:
         return None
     name = execution_name(lead_id, journey.name, enrolment)
     state = first_state(lead, journey, enrolment)
-    sends = (lead.get("journey") or {}).get("sends")
+    sends = (lead.get("journey") or {}).get("sends") or []
 
     def claim(current: dict) -> dict | None:
         if _enrolment_due(current) != enrolment:
@@ -311,3 +311,62 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value, separators=(",", ":"))
+
+
+def _execution_arn(name: str) -> str:
+    return _state_machine_arn().replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def stop(lead_id: str, reason: str) -> bool:
+    """Stop the lead's running execution at once (StopExecution) and mark its journey stopped."""
+    lead = store.get_lead(lead_id)
+    current = (lead or {}).get("journey") or {}
+    if current.get("status") not in ("starting", *ACTIVE) or not current.get("execution"):
+        return False
+    client = _sfn()
+    with contextlib.suppress(client.exceptions.ExecutionDoesNotExist):
+        client.stop_execution(executionArn=_execution_arn(current["execution"]), error="LeadExited", cause=reason)
+    state = {"journey": current["name"], "enrolment": current.get("enrolment", 1), "step": current.get("step", 0)}
+    _record(lead_id, now(), state, "exited", None, reason=reason)
+    _save(lead_id, state, status="stopped", exit_reason=reason, next_step_at=None, task_token=None, waiting_for=None)
+    return True
+
+
+def on_lead_change(lead: dict) -> str | None:
+    """A lead item changed (stream): stop its journey if it must exit, else enrol it if it is due; what was done."""
+    current = lead.get("journey") or {}
+    if current.get("status") in ("starting", *ACTIVE) and current.get("name") in config().journeys:
+        reason = exit_reason(config().journeys[current["name"]], lead)
+        if reason is not None and stop(lead["lead_id"], reason):
+            return "stopped"
+        if current.get("status") != "starting":
+            return None
+    return "enrolled" if enrol(lead["lead_id"]) else None
+
+
+def resume_on_event(lead_id: str, event_type: str) -> bool:
+    """An engagement event arrived (POST /v1/events): if the lead's journey waits for it, resume it now.
+
+    The stored task token is cleared first (conditional on the lead's version), so it is used once; then
+    SendTaskSuccess hands the state machine the plan from the step after the wait."""
+    lead = store.get_lead(lead_id)
+    current = (lead or {}).get("journey") or {}
+    token = current.get("task_token")
+    if lead is None or current.get("waiting_for") != event_type or not token:
+        return False
+    journey = _journey(current["name"])
+    state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead)
+
+    def clear(latest: dict) -> dict | None:
+        if (latest.get("journey") or {}).get("task_token") != token:
+            return None
+        return _journey_map(latest, status="active", task_token=None, waiting_for=None)
+
+    written = store.update_journey(lead_id, clear)
+    if written is None or (written.get("journey") or {}).get("task_token") is not None:
+        return False
+    _record(lead_id, now(), {**state, "step": current["step"]}, "resumed", None, event=event_type)
+    client = _sfn()
+    with contextlib.suppress(client.exceptions.TaskTimedOut, client.exceptions.InvalidToken):
+        client.send_task_success(taskToken=token, output=_json(state))
+    return True

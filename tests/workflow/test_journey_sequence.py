@@ -54,7 +54,7 @@ def test_a_journey_sends_its_touches_in_order_and_on_time(world):
     assert all(e["to"] == "***@example.org" and e["message_id"] for e in sent)
     messages = ses_backends["123456789012"]["us-east-1"].sent_messages
     assert [m.subject for m in messages if "l-seq@example.org" in str(m.destinations)] == ["Hello", "Again"]
-    # And the lead's journey says completed; 3 states per touch (Route, Wait, Touch), plus the final two
+    # And the lead's journey says completed; 3 states per touch (Wait, Touch, Route), plus Finished
     assert get_lead(lead_id)["journey"]["status"] == "completed"
     entered = world.states_entered(described["executionArn"])
-    assert entered == ["Route", "WaitForTouch", "Touch"] * 2 + ["Route", "Finished"]
+    assert entered == ["WaitForTouch", "Touch", "Route"] * 2 + ["Finished"]

@@ -159,6 +159,8 @@ def _compile(document: dict[str, Any]) -> tuple[JourneyConfig | None, list[tuple
                     problems.append(((*where, "steps", s, "wait"), "days, hours, a local time or an event"))
                 local = _clock(wait["until_local_time"]) if "until_local_time" in wait else None
                 steps.append(Wait(seconds or None, local, wait.get("until_event")))
+        if steps and isinstance(steps[0], Wait) and steps[0].until_event is not None:
+            problems.append(((*where, "steps", 0, "wait"), "a journey starts with a touch or a time wait"))
         if not any(isinstance(step, Touch) for step in steps):
             problems.append(((*where, "steps"), "a journey needs at least one touch"))
         touch_ids = [step.id for step in steps if isinstance(step, Touch)]

@@ -119,8 +119,15 @@ def touch(state: dict) -> dict:
         if state["route"] != "wait" or _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):
             return state
         step = int(state["step"])
+    if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # resumed before a wait
+        state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
+        if state["route"] != "wait":
+            return state
+        step = int(state["step"])
+    if _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):  # resumed early: wait for the time
+        return {**state, "route": "wait"}
     current = journey.steps[step]
-    assert isinstance(current, Touch)  # noqa: S101 - plan_from only stops a `wait` route at a touch
+    assert isinstance(current, Touch)  # noqa: S101 - checked just above
     policy = config().policy
     zone = lead_time_zone(lead, policy)
     sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends") or []]
@@ -348,7 +355,8 @@ def resume_on_event(lead_id: str, event_type: str) -> bool:
     """An engagement event arrived (POST /v1/events): if the lead's journey waits for it, resume it now.
 
     The stored task token is cleared first (conditional on the lead's version), so it is used once; then
-    SendTaskSuccess hands the state machine the plan from the step after the wait."""
+    SendTaskSuccess hands the state machine the plan from the step after the wait (AwaitEvent → Touch,
+    which sends at once when that is the plan, or waits as planned)."""
     lead = store.get_lead(lead_id)
     current = (lead or {}).get("journey") or {}
     token = current.get("task_token")
@@ -356,6 +364,9 @@ def resume_on_event(lead_id: str, event_type: str) -> bool:
         return False
     journey = _journey(current["name"])
     state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead)
+    if state["route"] != "wait":  # AwaitEvent goes on to Touch, which re-plans from the step after the event
+        state = {**state, "route": "wait", "step": int(current["step"]), "next_touch_at": iso(now())}
+        state.pop("timeout_seconds", None)
 
     def clear(latest: dict) -> dict | None:
         if (latest.get("journey") or {}).get("task_token") != token:

@@ -97,6 +97,7 @@ class LocalRuntime:
             queues=self.queues,
             endpoint=self.aws.endpoint,
             clock=clock,
+            base=REPO,  # DefinitionUri, like CodeUri, is a path in the repository
         )
         journey_service.set_clock(clock)
         if "JourneyStateMachine" in self.state_machines:

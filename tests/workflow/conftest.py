@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from leadflow import channels
 from leadflow.config import settings
 from leadflow.services import journeys
 from leadflow.store import models
@@ -109,6 +110,9 @@ class JourneyWorld:
 @pytest.fixture
 def world(monkeypatch, tmp_path):
     install_moto_adapter()
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "LEADFLOW_JOURNEYS_FILE"):
+        monkeypatch.delenv(name, raising=False)  # in-process moto, whatever an earlier test pointed at
+    channels._client.cache_clear()  # clients made for another endpoint by an earlier test
     clock = SteppedClock(MONDAY_10_UTC)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         template = load_template()
@@ -126,5 +130,6 @@ def world(monkeypatch, tmp_path):
             )
         finally:
             journeys.set_clock(lambda: datetime.now(UTC))
+            channels._client.cache_clear()
             settings.cache_clear()
             models.bind()

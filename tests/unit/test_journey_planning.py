@@ -56,6 +56,12 @@ def test_the_shipped_configuration_loads_with_one_default_journey():
             "journeys:\n  - name: x\n    steps:\n      - touch: {id: a, channel: sms, template: t}\n",
             "j.yaml:1: send_policy.time_zone: 'Mars/Olympus' is not an IANA time zone",
         ),
+        (
+            "templates: {t: {body: b}}\njourneys:\n  - name: x\n    steps:\n"
+            "      - wait: {until_event: email_click, timeout_days: 3}\n"
+            "      - touch: {id: a, channel: sms, template: t}\n",
+            "j.yaml:5: journeys[0].steps[0].wait: a journey starts with a touch or a time wait",
+        ),
     ],
 )
 def test_a_broken_configuration_is_refused_naming_file_line_and_field(yaml_text, expected):

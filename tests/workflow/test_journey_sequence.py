@@ -58,3 +58,26 @@ def test_a_journey_sends_its_touches_in_order_and_on_time(world):
     assert get_lead(lead_id)["journey"]["status"] == "completed"
     entered = world.states_entered(described["executionArn"])
     assert entered == ["WaitForTouch", "Touch", "Route"] * 2 + ["Finished"]
+
+
+def test_the_outbox_lists_a_leads_sends_with_the_recipient_masked(world):
+    # Given a lead that went through the two-touch journey
+    import io
+
+    from leadflow.services.journeys import enrol
+    from leadflow_local.outbox import lead_outbox
+
+    world.use_journeys(TWO_TOUCHES)
+    lead_id = world.lead("L-OUT")
+    world.wait_for_end(world.execution_arn(enrol(lead_id)))
+
+    # When the operator asks for its outbox
+    out = io.StringIO()
+    lead_outbox(lead_id, out)
+
+    # Then each send is a line with its time, touch, channel and masked recipient; the address never shows
+    lines = out.getvalue().splitlines()
+    assert [line.split()[1:3] for line in lines[:2]] == [["sent", "short/hello"], ["sent", "short/again"]]
+    assert all("email to ***@example.org" in line for line in lines[:2])
+    assert "l-out@" not in out.getvalue()
+    assert lines[-1] == "2 sent to lead L-OUT"

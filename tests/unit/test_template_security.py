@@ -59,6 +59,8 @@ SECRETS_USED: dict[str, set[str]] = {
     "HubSpotPushFunction": {"crm/hubspot"},
     "SalesforcePushFunction": {"crm/salesforce"},
     "WebhookPushFunction": {"crm/webhook"},
+    "RunJourneyFunction": set(),
+    "JourneyRouterFunction": set(),
 }
 # function → secret name patterns it may be granted (the only namespaces it may reach at all)
 SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
@@ -73,6 +75,8 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "HubSpotPushFunction": ("crm/hubspot-??????",),
     "SalesforcePushFunction": ("crm/salesforce-??????",),
     "WebhookPushFunction": ("crm/webhook-??????",),
+    "RunJourneyFunction": (),
+    "JourneyRouterFunction": (),
 }
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
@@ -85,6 +89,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureWebhookFunction": _CAPTURE,
     "FetchLeadsFunction": _CAPTURE,
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
+    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
+    "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
     # reads, and erasure as a retryable procedure (markers, tombstones, deletes, transactions)
     "LeadsApiFunction": {
         "GetItem",

@@ -31,6 +31,8 @@ __all__ = [
     "REGION",
     "LambdaRouter",
     "LocalFunction",
+    "ScaledClock",
+    "SteppedClock",
     "StateMachineSpec",
     "local_functions",
     "provision_state_machines",
@@ -299,6 +301,40 @@ def provision_state_machines(
     return arns
 
 
+class ScaledClock:
+    """Journey time: starts at `start` and runs `scale` times faster than the real clock (thread-safe)."""
+
+    def __init__(self, start: Any, scale: float) -> None:
+        import time
+
+        self.start, self.scale, self._t0 = start, float(scale), time.monotonic()
+
+    def __call__(self) -> Any:
+        import time
+        from datetime import timedelta
+
+        return self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.scale)
+
+
+class SteppedClock:
+    """Journey time for tests: stands still while handlers run and jumps to a Wait's end when it ends.
+
+    So a touch's time is exact (handler run time costs no journey time). Several executions share it:
+    it only moves forward, to the latest Wait end reached."""
+
+    def __init__(self, start: Any) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            return self._now
+
+    def advance_to(self, moment: Any) -> None:
+        with self._lock:
+            self._now = max(self._now, moment)
+
+
 def start_journeys(
     client: Any,
     template: Template,
@@ -309,16 +345,18 @@ def start_journeys(
     endpoint: str | None = None,
     base: str | Path | None = None,
     handlers: dict[str, Handler] | None = None,
+    clock: Callable[[], Any] | None = None,
 ) -> dict[str, str]:
     """Route Lambda tasks to the template's handlers, scale waits, and create the state machines.
 
     ``endpoint``: the moto server to switch to executing state machines (in process, pass
     ``mock_aws(config={"stepfunctions": {"execute_state_machine": True}})`` instead). ``handlers`` overrides
-    a function's handler by local name. Nothing happens when the template declares no state machine.
+    a function's handler by local name. ``clock`` (a `ScaledClock`): journey time for the Wait states (the
+    handlers must use the same clock). Nothing happens when the template declares no state machine.
     """
     if not state_machines(template):
         return {}
-    install_stepfunctions(time_scale, LambdaRouter(local_functions(template), handlers))
+    install_stepfunctions(time_scale, LambdaRouter(local_functions(template), handlers), clock)
     if endpoint is not None:
         enable_stepfunctions_execution(endpoint)
     return provision_state_machines(client, template, tables=tables, queues=queues, base=base)

@@ -174,19 +174,25 @@ class EmbeddedAws:
 LambdaInvoker = Callable[[str, Any], Any]
 
 DEFAULT_TIME_SCALE = 86400.0  # one day of journey time per real second
-_sfn: dict[str, Any] = {"installed": False, "time_scale": DEFAULT_TIME_SCALE, "invoke": None}
+_sfn: dict[str, Any] = {"installed": False, "time_scale": DEFAULT_TIME_SCALE, "invoke": None, "clock": None}
 
 
-def install_stepfunctions(time_scale: float = DEFAULT_TIME_SCALE, invoke: LambdaInvoker | None = None) -> None:
+def install_stepfunctions(
+    time_scale: float = DEFAULT_TIME_SCALE, invoke: LambdaInvoker | None = None, clock: Callable[[], Any] | None = None
+) -> None:
     """Route moto's Lambda tasks to `invoke` and scale its Wait states by `time_scale` (journey s per real s).
 
-    Patches once; later calls only change the time scale and the invoker (process-wide, like moto's backends).
+    `clock` (an aware datetime of journey time, advancing `time_scale` times real time) makes a Wait's
+    TimestampPath count from journey time, as the handlers that computed it do; task-token timeouts
+    (TimeoutSeconds/TimeoutSecondsPath of `.waitForTaskToken`) are scaled too. Patches once; later calls
+    only change the time scale, the invoker and the clock (process-wide, like moto's backends).
     """
     if time_scale <= 0:
         raise ValueError(f"time_scale must be positive, not {time_scale!r}")
     _sfn["time_scale"] = float(time_scale)
     if invoke is not None:
         _sfn["invoke"] = invoke
+    _sfn["clock"] = clock
     if _sfn["installed"]:
         return
     import logging
@@ -197,6 +203,7 @@ def install_stepfunctions(time_scale: float = DEFAULT_TIME_SCALE, invoke: Lambda
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_invoke = lambda_eval_utils._invoke_lambda_function
@@ -213,6 +220,20 @@ def install_stepfunctions(time_scale: float = DEFAULT_TIME_SCALE, invoke: Lambda
     def _get_wait_seconds(self: Any, env: Any) -> int:
         from datetime import UTC, datetime
 
+        clock = _sfn["clock"]
+        if clock is not None:  # journey time: the timestamp was computed from the same scaled clock
+            import math
+
+            self.string.eval(env=env)
+            text = env.stack.pop()
+            target = self._from_timestamp_string(timestamp=text)
+            if target is not None:
+                now = clock().astimezone(UTC).replace(tzinfo=None)
+                if hasattr(clock, "advance_to"):  # a stepped clock moves to the target when the wait ends
+                    _pending_targets[id(env)] = target.replace(tzinfo=UTC)
+                return max(0, math.ceil((target - now).total_seconds()))
+            env.stack.append(text)  # let moto fail the state as it would
+            return original_timestamp(self, env)
         local_minus_utc = datetime.now() - datetime.now(UTC).replace(tzinfo=None)
         return int(original_timestamp(self, env) + round(local_minus_utc.total_seconds()))
 
@@ -221,6 +242,20 @@ def install_stepfunctions(time_scale: float = DEFAULT_TIME_SCALE, invoke: Lambda
 
         return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
+    original_callback_wait = CallbackEndpoint.wait
+
+    def callback_wait(self: Any, timeout: float | None = None) -> Any:
+        from datetime import timedelta
+
+        clock = _sfn["clock"]
+        started = clock() if clock is not None else None
+        outcome = original_callback_wait(self, None if timeout is None else timeout / _sfn["time_scale"])
+        if outcome is None and timeout is not None and hasattr(clock, "advance_to"):
+            clock.advance_to(started + timedelta(seconds=timeout))  # the token timed out in journey time
+        return outcome
+
+    callback_wait.__wrapped__ = original_callback_wait  # type: ignore[attr-defined]
+    CallbackEndpoint.wait = callback_wait
     start_execution.__wrapped__ = original_start  # type: ignore[attr-defined]
     StepFunctionsParserBackend.start_execution = start_execution
     _invoke_lambda_function.__wrapped__ = original_invoke  # type: ignore[attr-defined]
@@ -265,15 +300,22 @@ def _function_error(error_type: str, message: str, stack: list[str]) -> dict[str
     return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload, "ExecutedVersion": "$LATEST"}
 
 
+_pending_targets: dict[int, Any] = {}  # execution env → the journey time its current Wait ends at
+
+
 def _scaled_wait(env: Any, wait_seconds: float) -> None:
     """Sleep `wait_seconds / time_scale` real seconds, returning early when the execution stops."""
     import time
 
+    target = _pending_targets.pop(id(env), None)
     deadline = time.monotonic() + max(0.0, float(wait_seconds)) / _sfn["time_scale"]
     remaining = deadline - time.monotonic()
     while remaining > 0 and env.is_running():
         env.program_state_event.wait(remaining)  # set on stop/failure of the execution
         remaining = deadline - time.monotonic()
+    clock = _sfn["clock"]
+    if target is not None and env.is_running() and hasattr(clock, "advance_to"):
+        clock.advance_to(target)
 
 
 def enable_stepfunctions_execution(endpoint: str) -> None:

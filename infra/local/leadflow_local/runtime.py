@@ -66,6 +66,8 @@ class LocalRuntime:
         for target, prefix in PUSH_QUEUES.items():
             os.environ[f"LEADFLOW_{target.upper()}_QUEUE_URL"] = self.queues[f"{prefix}Queue"]
             os.environ[f"LEADFLOW_{target.upper()}_DLQ_URL"] = self.queues[f"{prefix}DeadLetterQueue"]
+        if "JourneyStateMachine" in getattr(self, "state_machines", {}):
+            os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"] = self.state_machines["JourneyStateMachine"]
 
     def start(self) -> LocalRuntime:
         import warnings
@@ -91,6 +93,13 @@ class LocalRuntime:
         self.queues = create_queues(sqs, template)
         # Journeys: the template's state machines run in embedded AWS, Lambda tasks call the real handlers,
         # Wait states last journey seconds / --time-scale (nothing to do while the template has none).
+        # Journey time runs --time-scale times faster than real time, for the Waits and the handlers alike.
+        from datetime import UTC, datetime
+
+        from leadflow.services import journeys as journey_service
+        from leadflow_local.journeys import ScaledClock
+
+        clock = ScaledClock(datetime.now(UTC), self.time_scale)
         self.state_machines = start_journeys(
             self.aws.client("stepfunctions"),
             template,
@@ -98,7 +107,16 @@ class LocalRuntime:
             tables=self.tables,
             queues=self.queues,
             endpoint=self.aws.endpoint,
+            clock=clock,
+            base=REPO,  # DefinitionUri, like CodeUri, is a path in the repository
         )
+        journey_service.set_clock(clock)
+        if "JourneyStateMachine" in self.state_machines:
+            from leadflow.journey_config import configured_journeys
+
+            sender = configured_journeys().email.get("from")
+            if sender:  # SES sends only from a verified identity
+                self.aws.client("ses").verify_email_identity(EmailAddress=sender)
         self.crm = LocalCrm("127.0.0.1", self.crm_port).start()
         self.crm_port = self.crm.port  # --crm-port 0 picks a free port; the env var below must name it
         secrets_file = os.environ.get("LEADFLOW_SECRETS_FILE") or REPO / "infra" / "local" / "secrets.json"

@@ -65,6 +65,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
     image = new or old
     if _s(image, "entity") == "history" and _s(image, "kind") == "push" and record["eventName"] == "INSERT":
         return _push_line(new)
+    if _s(image, "entity") == "history" and _s(image, "kind") == "journey" and record.get("eventName") == "INSERT":
+        return _journey_line(image)
     if _s(image, "entity") != "lead":
         return None
     lead_id = _s(image, "lead_id")
@@ -76,6 +78,14 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
         return f"captured  lead {lead_id} from {source}, stage {stage}{extra}"
     if record["eventName"] == "MODIFY":
         if "erasing" in new:  # an erasure started: its REMOVE prints the line
+            return None
+        if _only_journey_changed(old, new):
+            journey = (new.get("journey") or {}).get("M") or {}
+            status, next_at = _s(journey, "status"), _s(journey, "next_step_at")
+            if status in ("active", "waiting_event") and next_at:
+                waiting = _s(journey, "waiting_for")
+                what = f"waits for {waiting} until" if status == "waiting_event" and waiting else "next touch"
+                return f"journey   lead {lead_id} in {_s(journey, 'name')}: {what} {next_at} (journey time)"
             return None
         return f"merged    lead {lead_id} ← {source}, touches {_s(new, 'touch_count')}, stage {stage}"
     return f"erased    lead {lead_id}"
@@ -96,6 +106,28 @@ def _push_line(image: dict) -> str | None:
             f"failed {target} lead {lead_id} v{version}: {_s(detail, 'reason')} (leadflow dlq list --target {target})"
         )
     return None
+
+
+def _only_journey_changed(old: dict, new: dict) -> bool:
+    ignored = {"journey", "version", "updated_at"}
+    return bool(old) and {k: v for k, v in old.items() if k not in ignored} == {
+        k: v for k, v in new.items() if k not in ignored
+    }
+
+
+def _journey_line(image: dict) -> str:
+    """A journey timeline entry: a send (channel, template, variant, masked recipient), deferral, exit."""
+    detail = (image.get("detail") or {}).get("M") or {}
+    lead_id, outcome = _s(image, "lead_id"), _s(detail, "outcome")
+    what = f"{_s(detail, 'journey')}/{_s(detail, 'touch')}" if _s(detail, "touch") else _s(detail, "journey")
+    parts = [f"journey   lead {lead_id} {outcome} {what} at {_s(image, 'at')}"]
+    if outcome == "sent":
+        variant = f", variant {_s(detail, 'variant')}" if _s(detail, "variant") else ""
+        parts.append(f"({_s(detail, 'channel')} to {_s(detail, 'to')}{variant})")
+    elif _s(detail, "reason"):
+        until = f" until {_s(detail, 'until')}" if _s(detail, "until") else ""
+        parts.append(f"({_s(detail, 'reason')}{until})")
+    return " ".join(parts)
 
 
 class ActivityPrinter:

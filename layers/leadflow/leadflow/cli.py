@@ -451,9 +451,18 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
         sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
 
+    outbox = commands.add_parser("outbox", help="what the journeys sent locally: to whom (masked) and when")
+    outbox.add_argument("--lead", help="one lead's journey timeline (sends, deferrals, exits)")
+    outbox.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
+    outbox.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
+
     args = parser.parse_args(argv)
     if args.command == "score":
         return _score(args)
+    if args.command == "outbox":
+        from leadflow_local.outbox import run as outbox_run
+
+        return outbox_run(args, sys.stdout)
     if args.command == "dlq":
         return _dlq(args)
     if args.command == "quarantine":

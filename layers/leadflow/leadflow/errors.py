@@ -100,3 +100,12 @@ class BadRequest(LeadFlowError):
     """A malformed query parameter (e.g. an edited or foreign timeline cursor, a limit out of range)."""
 
     status, title, kind = 400, "Bad request", "bad-request"
+
+
+class JourneyConfigInvalid(ConfigurationError):
+    """The journeys configuration refused at load: `problems` are 'file:line: field.path: message' lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"The journeys configuration {source} is not valid:\n" + "\n".join(problems))

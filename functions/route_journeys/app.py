@@ -1,0 +1,27 @@
+"""Leads table stream → journeys: enrol an eligible lead, stop a running journey at once when the lead exits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from leadflow.observability import logger
+from leadflow.services import journeys
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    image = record.dynamodb.new_image if record.dynamodb else None
+    if not image or image.get("entity") != "lead":
+        return
+    outcome = journeys.on_lead_change(image)
+    if outcome:
+        logger.info("journey routed", extra={"lead_id": image.get("lead_id"), "outcome": outcome})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,191 @@
+"""Load the nurture journeys from YAML text: schema and semantic checks, errors naming file, line and field.
+
+Locally `infra/journeys/default.yaml`; on AWS the same text comes from configuration (`LEADFLOW_JOURNEYS`
+holds the path of the file packaged with the function, or the text itself). Compiled once per text.
+Errors read like the scoring model's: `infra/journeys/default.yaml:12: journeys[0].steps[2].touch.template:
+'nope' is not a template`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from leadflow.domain.journey import EXIT_STAGES, Entry, Journey, SendPolicy, Touch, Wait
+from leadflow.errors import JourneyConfigInvalid
+from leadflow.scoring_model import _duplicate_keys, _render, _schema_problems
+
+SCHEMA = "journeys.v1.json"
+DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "journeys" / "default.yaml"
+
+
+@dataclass(frozen=True)
+class JourneyConfig:
+    journeys: dict[str, Journey]
+    policy: SendPolicy
+    templates: dict[str, dict[str, str]]
+    email: dict[str, str] = field(default_factory=dict)
+    webhook: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def default(self) -> Journey | None:
+        return next((j for j in self.journeys.values() if j.default), None)
+
+
+def load_journeys(text: str, source: str = "<journeys>") -> JourneyConfig:
+    """The compiled journeys of YAML `text`, or JourneyConfigInvalid listing every problem by line."""
+    return _load(text, source)
+
+
+def load_journeys_file(path: str | Path) -> JourneyConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise JourneyConfigInvalid(str(path), [f"{path}: cannot be read: {error}"]) from None
+    return load_journeys(text, str(path))
+
+
+def configured_journeys() -> JourneyConfig:
+    """The journeys this process runs: `LEADFLOW_JOURNEYS_FILE` if set, else the shipped default."""
+    return load_journeys_file(os.environ.get("LEADFLOW_JOURNEYS_FILE") or DEFAULT_FILE)
+
+
+@lru_cache(maxsize=8)
+def _load(text: str, source: str) -> JourneyConfig:
+    import yaml
+
+    from leadflow.schemas import validator
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise JourneyConfigInvalid(source, [f"{source}:1: the configuration is empty"])
+        duplicates = list(_duplicate_keys(node, ()))
+        if duplicates:
+            raise JourneyConfigInvalid(source, _render(duplicates, node, source))
+        document = loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        raise JourneyConfigInvalid(source, [f"{source}:{line}: not valid YAML: {error.problem or error}"]) from None
+    finally:
+        loader.dispose()
+    problems: list[tuple[tuple, str]] = []
+    for error in validator(SCHEMA).iter_errors(document):
+        problems.extend(_schema_problems(error))
+    if not problems:
+        compiled, problems = _compile(document)
+        if compiled is not None:
+            return compiled
+    raise JourneyConfigInvalid(source, _render(problems, node, source))
+
+
+def _clock(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _zone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{name!r} is not an IANA time zone"
+    return None
+
+
+def _compile(document: dict[str, Any]) -> tuple[JourneyConfig | None, list[tuple[tuple, str]]]:
+    """Checks the schema cannot express (names unique, templates exist, zones real), then the dataclasses."""
+    problems: list[tuple[tuple, str]] = []
+    raw_policy = document.get("send_policy") or {}
+    cap = raw_policy.get("frequency_cap") or {}
+    quiet = raw_policy.get("quiet_hours") or {"start": "20:00", "end": "08:00"}
+    zones = raw_policy.get("country_time_zones") or {}
+    for path, name in [(("send_policy", "time_zone"), raw_policy.get("time_zone", "UTC"))] + [
+        (("send_policy", "country_time_zones", c), z) for c, z in zones.items()
+    ]:
+        if message := _zone_problem(name):
+            problems.append((path, message))
+    policy = SendPolicy(
+        per_day=cap.get("per_day", 1),
+        per_week=cap.get("per_week", 3),
+        quiet_start=_clock(quiet["start"]),
+        quiet_end=_clock(quiet["end"]),
+        time_zone=raw_policy.get("time_zone", "UTC"),
+        country_time_zones=dict(zones),
+    )
+    if policy.per_week < policy.per_day:
+        problems.append((("send_policy", "frequency_cap", "per_week"), "must be at least per_day"))
+    templates = document.get("templates") or {}
+    journeys: dict[str, Journey] = {}
+    defaults = 0
+    for j, raw in enumerate(document["journeys"]):
+        where = ("journeys", j)
+        if raw["name"] in journeys:
+            problems.append(((*where, "name"), f"{raw['name']!r} is already the name of another journey"))
+        steps: list[Touch | Wait] = []
+        for s, step in enumerate(raw["steps"]):
+            if "touch" in step:
+                touch = step["touch"]
+                names = [f"{touch['template']}_{v}" for v in touch.get("variants", {})] or [touch["template"]]
+                missing = [n for n in names if n not in templates]
+                if missing:
+                    problems.append(
+                        ((*where, "steps", s, "touch", "template"), f"no template {', '.join(missing)} in templates")
+                    )
+                elif touch["channel"] == "email" and any("subject" not in templates[n] for n in names):
+                    problems.append(((*where, "steps", s, "touch", "template"), "an email template needs a subject"))
+                if len(touch.get("variants", {})) == 1:
+                    problems.append(((*where, "steps", s, "touch", "variants"), "a split needs two variants or more"))
+                steps.append(
+                    Touch(touch["id"], touch["channel"], touch["template"], tuple(touch.get("variants", {}).items()))
+                )
+            else:
+                wait = step["wait"]
+                seconds = wait.get("days", 0) * 86400 + wait.get("hours", 0) * 3600
+                if "until_event" in wait:
+                    if "timeout_days" not in wait:
+                        problems.append(((*where, "steps", s, "wait"), "until_event needs timeout_days"))
+                    seconds = wait.get("timeout_days", 0) * 86400
+                elif "timeout_days" in wait:
+                    problems.append(((*where, "steps", s, "wait", "timeout_days"), "only with until_event"))
+                if not wait:
+                    problems.append(((*where, "steps", s, "wait"), "days, hours, a local time or an event"))
+                local = _clock(wait["until_local_time"]) if "until_local_time" in wait else None
+                steps.append(Wait(seconds or None, local, wait.get("until_event")))
+        if steps and isinstance(steps[0], Wait) and steps[0].until_event is not None:
+            problems.append(((*where, "steps", 0, "wait"), "a journey starts with a touch or a time wait"))
+        if not any(isinstance(step, Touch) for step in steps):
+            problems.append(((*where, "steps"), "a journey needs at least one touch"))
+        touch_ids = [step.id for step in steps if isinstance(step, Touch)]
+        if len(set(touch_ids)) != len(touch_ids):
+            problems.append(((*where, "steps"), "touch ids must be unique within a journey"))
+        entry = raw.get("entry") or {}
+        if entry.get("lifecycle_stages") == []:
+            problems.append(((*where, "entry", "lifecycle_stages"), "no stage: no lead could ever enter"))
+        defaults += bool(raw.get("default"))
+        journeys[raw["name"]] = Journey(
+            name=raw["name"],
+            entry=Entry(
+                lifecycle_stages=tuple(entry.get("lifecycle_stages", ("lead",))),
+                personas=tuple(entry.get("personas", ())),
+                sources=tuple(entry.get("sources", ())),
+                consent=entry.get("consent", "email"),
+            ),
+            steps=tuple(steps),
+            exit_stages=tuple((raw.get("exit") or {}).get("lifecycle_stages", EXIT_STAGES)),
+            default=bool(raw.get("default")),
+        )
+    if not journeys:
+        problems.append((("journeys",), "at least one journey is needed"))
+    if defaults > 1:
+        problems.append((("journeys",), "at most one journey can be the default"))
+    if problems:
+        return None, problems
+    return JourneyConfig(journeys, policy, templates, document.get("email") or {}, document.get("webhook") or {}), []

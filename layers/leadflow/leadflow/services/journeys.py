@@ -1,0 +1,383 @@
+"""Nurture journeys: enrol a lead, run each touch (re-checking everything at send time), stop, resume.
+
+The state machine (statemachines/journey.asl.json) carries a small PII-free state between its tasks:
+``{lead_id, journey, enrolment, step, route, next_touch_at, timeout_seconds}``. `route` says what it
+does next: ``wait`` (Wait until ``next_touch_at``, then `touch`), ``wait_event`` (park on a task token
+until the event or ``timeout_seconds``), ``done``. The lead's ``journey`` map (the contract's
+{name, status, next_step_at}, plus enrolment, execution, step, variants, the task token while parked and
+``sends``: the last week's send times across all journeys, for the frequency cap) is the source of truth
+that each touch re-reads.
+
+`now()` is journey time: the real clock on AWS; the local runtime installs a scaled clock (`set_clock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from leadflow import channels
+from leadflow.domain.journey import (
+    Journey,
+    Touch,
+    exit_reason,
+    is_eligible,
+    lead_time_zone,
+    next_allowed_time,
+    plan_from,
+    recent_sends,
+    send_refusal,
+    variant_for,
+)
+from leadflow.journey_config import JourneyConfig, configured_journeys
+from leadflow.observability import logger, mask_email, mask_phone
+from leadflow.store import journeys as store
+
+_clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - replaced by set_clock locally
+ACTIVE = ("active", "waiting_event")
+
+
+def set_clock(clock: Callable[[], datetime]) -> None:
+    """Journey time for this process (the local runtime scales it with the Wait states)."""
+    global _clock
+    _clock = clock
+
+
+def now() -> datetime:
+    return _clock()
+
+
+def iso(moment: datetime) -> str:
+    """A Wait state's timestamp: whole seconds, rounded up so a Wait never ends before the moment."""
+    whole = datetime.fromtimestamp(math.ceil(moment.timestamp()), UTC)
+    return whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def config() -> JourneyConfig:
+    return configured_journeys()
+
+
+def _journey(name: str) -> Journey:
+    return config().journeys[name]
+
+
+def execution_name(lead_id: str, journey: str, enrolment: int) -> str:
+    """Deterministic per enrolment: Step Functions refuses a second start with the same name."""
+    return f"{lead_id}-{journey}-{enrolment}"[:80]
+
+
+# ------------------------------------------------------------------------------------------ planning
+def _state(lead_id: str, journey: Journey, enrolment: int, step: int, moment: datetime, lead: dict) -> dict:
+    plan = plan_from(journey, step, moment, lead_time_zone(lead, config().policy))
+    state: dict[str, Any] = {
+        "lead_id": lead_id,
+        "journey": journey.name,
+        "enrolment": enrolment,
+        "step": plan.step,
+        "route": plan.route,
+    }
+    if plan.at is not None:
+        state["next_touch_at"] = iso(plan.at)
+    if plan.route == "wait_event":
+        state["event"] = plan.event
+        state["timeout_seconds"] = max(1, math.ceil((plan.at - moment).total_seconds()))
+    return state
+
+
+def first_state(lead: dict, journey: Journey, enrolment: int) -> dict:
+    """The execution input of a new enrolment: the first touch planned from now."""
+    return _state(lead["lead_id"], journey, enrolment, 0, now(), lead)
+
+
+def _journey_map(lead: dict, **changes: Any) -> dict:
+    current = dict(lead.get("journey") or {})
+    current.update(changes)
+    return {k: v for k, v in current.items() if v is not None}
+
+
+# ------------------------------------------------------------------------------------------ the touch
+def touch(state: dict) -> dict:
+    """Task `Touch`: re-check everything for the step's touch at send time, then send, defer or end."""
+    lead_id, journey = state["lead_id"], _journey(state["journey"])
+    step, moment = int(state["step"]), now()
+    lead = store.get_lead(lead_id)
+    reason = exit_reason(journey, lead)
+    if reason is None and not _is_current(lead, state):
+        reason = "superseded"
+    if reason is not None:
+        return _finish(lead, state, reason, moment)
+    if state.get("route") == "wait_event":  # the event did not come in time: plan on from the timeout
+        _save(lead_id, state, status="active", task_token=None, waiting_for=None)
+        state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
+        if state["route"] != "wait" or _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):
+            return state
+        step = int(state["step"])
+    if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # resumed before a wait
+        state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
+        if state["route"] != "wait":
+            return state
+        step = int(state["step"])
+    if _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):  # resumed early: wait for the time
+        return {**state, "route": "wait"}
+    current = journey.steps[step]
+    assert isinstance(current, Touch)  # noqa: S101 - checked just above
+    policy = config().policy
+    zone = lead_time_zone(lead, policy)
+    sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends") or []]
+    refusal = send_refusal(current, lead)
+    if refusal is not None:
+        _record(lead_id, moment, state, "skipped", current, reason=refusal)
+        return _advance(lead, state, journey, step + 1, moment, sends)
+    allowed = next_allowed_time(moment, sends, zone, policy)
+    if allowed > moment:
+        why = "quiet_hours" if not _capped(moment, sends, policy) else "frequency_cap"
+        _record(lead_id, moment, state, "deferred", current, reason=why, until=iso(allowed))
+        _save(lead_id, state, status="active", next_step_at=iso(allowed))
+        return {**state, "route": "wait", "next_touch_at": iso(allowed)}
+    variant = variant_for(lead_id, journey.name, current)
+    message_id, recipient = _send(current, variant, lead)
+    _record(lead_id, moment, state, "sent", current, variant=variant, message_id=message_id, to=recipient)
+    sends.append(moment)
+    return _advance(lead, state, journey, step + 1, moment, sends, variant={current.id: variant} if variant else None)
+
+
+def _capped(moment: datetime, sends: list[datetime], policy: Any) -> bool:
+    return any(
+        len([s for s in sends if moment - window < s <= moment]) >= limit
+        for window, limit in ((timedelta(days=1), policy.per_day), (timedelta(days=7), policy.per_week))
+    )
+
+
+def _is_current(lead: dict, state: dict) -> bool:
+    journey = lead.get("journey") or {}
+    return journey.get("name") == state["journey"] and int(journey.get("enrolment", 0)) == int(state["enrolment"])
+
+
+def _advance(
+    lead: dict, state: dict, journey: Journey, step: int, moment: datetime, sends: list, variant: dict | None = None
+) -> dict:
+    following = _state(lead["lead_id"], journey, int(state["enrolment"]), step, moment, lead)
+    status = {"wait": "active", "wait_event": "waiting_event", "done": "completed"}[following["route"]]
+    variants = {**((lead.get("journey") or {}).get("variants") or {}), **(variant or {})}
+
+    def change(current: dict) -> dict | None:
+        if not _is_current(current, state):
+            return None
+        return _journey_map(
+            current,
+            status=status,
+            step=following["step"],
+            next_step_at=following.get("next_touch_at"),
+            sends=[iso(s) for s in recent_sends(sends, moment)],
+            variants=variants or None,
+        )
+
+    store.update_journey(lead["lead_id"], change)
+    return following
+
+
+def _save(lead_id: str, state: dict, **changes: Any) -> None:
+    def change(current: dict) -> dict | None:
+        return _journey_map(current, **changes) if _is_current(current, state) else None
+
+    store.update_journey(lead_id, change)
+
+
+def _finish(lead: dict | None, state: dict, reason: str, moment: datetime) -> dict:
+    if lead is not None and reason != "superseded":
+        _record(state["lead_id"], moment, state, "exited", None, reason=reason)
+        _save(state["lead_id"], state, status="stopped", exit_reason=reason, next_step_at=None, task_token=None)
+    return {**state, "route": "done", "exit_reason": reason}
+
+
+def _send(touch_: Touch, variant: str | None, lead: dict) -> tuple[str, str | None]:
+    cfg = config()
+    template = cfg.templates[f"{touch_.template}_{variant}" if variant else touch_.template]
+    if touch_.channel == "email":
+        message_id = channels.send_email(
+            to=lead["email"],
+            sender=cfg.email["from"],
+            subject=template["subject"],
+            body=template["body"],
+            configuration_set=cfg.email.get("configuration_set"),
+            unsubscribe_url=cfg.email.get("unsubscribe_url"),
+        )
+        return message_id, mask_email(lead["email"])
+    message_id = channels.send_sms(to=lead["phone"], body=template["body"])
+    return message_id, mask_phone(lead["phone"])
+
+
+def _record(lead_id: str, moment: datetime, state: dict, outcome: str, touch_: Touch | None, **detail: Any) -> None:
+    entry = {"journey": state["journey"], "enrolment": int(state["enrolment"]), "outcome": outcome}
+    if touch_ is not None:
+        entry.update(touch=touch_.id, channel=touch_.channel, template=touch_.template)
+    entry.update({k: v for k, v in detail.items() if v is not None})
+    key = f"{state['journey']}-{state['enrolment']}-{state['step']}-{outcome}"
+    store.record_journey_entry(lead_id, iso(moment), key, entry)
+    logger.info("journey step", extra={"lead_id": lead_id, "journey": state["journey"], "outcome": outcome})
+
+
+def park_for_event(state: dict, token: str) -> None:
+    """Task `AwaitEvent` (.waitForTaskToken): store the token on the lead; `resume_on_event` sends it."""
+    _save(
+        state["lead_id"],
+        state,
+        status="waiting_event",
+        task_token=token,
+        waiting_for=state.get("event"),
+        next_step_at=state.get("next_touch_at"),
+    )
+
+
+def eligible_journey(lead: dict) -> Journey | None:
+    """The journey a lead enters now: the default journey when the lead meets its entry criteria."""
+    journey = config().default
+    return journey if journey is not None and is_eligible(journey, lead) else None
+
+
+# ------------------------------------------------------------------------------------------ start / stop
+def _sfn() -> Any:
+    return channels._client("stepfunctions")
+
+
+def _state_machine_arn() -> str:
+    import os
+
+    return os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"]
+
+
+def _enrolment_due(lead: dict) -> int | None:
+    """The enrolment number to start (or restart) for this lead now, or None.
+
+    First enrolment: no journey yet. Again: only a recycled lead whose last run ended. An enrolment that
+    was written but whose start may not have happened (status `starting`) is started again under the
+    same execution name, which Step Functions runs at most once."""
+    current = lead.get("journey") or {}
+    if not current:
+        return 1
+    enrolment = int(current.get("enrolment", 1))
+    if current.get("status") == "starting":
+        return enrolment
+    if current.get("status") in ("stopped", "completed") and lead.get("lifecycle_stage") == "recycled":
+        return enrolment + 1
+    return None
+
+
+def enrol(lead_id: str) -> str | None:
+    """Start the default journey for an eligible lead (idempotent per enrolment); the execution name."""
+    lead = store.get_lead(lead_id)
+    if lead is None:
+        return None
+    journey = eligible_journey(lead)
+    enrolment = _enrolment_due(lead) if journey is not None else None
+    if journey is None or enrolment is None:
+        return None
+    name = execution_name(lead_id, journey.name, enrolment)
+    state = first_state(lead, journey, enrolment)
+    sends = (lead.get("journey") or {}).get("sends") or []
+
+    def claim(current: dict) -> dict | None:
+        if _enrolment_due(current) != enrolment:
+            return None  # someone else moved it on since the read
+        return {
+            "name": journey.name,
+            "enrolment": enrolment,
+            "status": "starting",
+            "execution": name,
+            "step": 0,
+            "next_step_at": state.get("next_touch_at"),
+            "sends": sends,
+        }
+
+    written = store.update_journey(lead_id, claim)
+    if written is None or (written.get("journey") or {}).get("execution") != name:
+        return None
+    client = _sfn()
+    with contextlib.suppress(client.exceptions.ExecutionAlreadyExists):  # redelivered: this enrolment runs
+        client.start_execution(stateMachineArn=_state_machine_arn(), name=name, input=_json(state))
+    store.update_journey(
+        lead_id,
+        lambda current: (
+            _journey_map(current, status="active")
+            if (current.get("journey") or {}).get("execution") == name
+            and current["journey"].get("status") == "starting"
+            else None
+        ),
+    )
+    return name
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _execution_arn(name: str) -> str:
+    return _state_machine_arn().replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def stop(lead_id: str, reason: str) -> bool:
+    """Stop the lead's running execution at once (StopExecution) and mark its journey stopped."""
+    lead = store.get_lead(lead_id)
+    current = (lead or {}).get("journey") or {}
+    if current.get("status") not in ("starting", *ACTIVE) or not current.get("execution"):
+        return False
+    client = _sfn()
+    with contextlib.suppress(client.exceptions.ExecutionDoesNotExist):
+        client.stop_execution(executionArn=_execution_arn(current["execution"]), error="LeadExited", cause=reason)
+    state = {"journey": current["name"], "enrolment": current.get("enrolment", 1), "step": current.get("step", 0)}
+    _record(lead_id, now(), state, "exited", None, reason=reason)
+    _save(lead_id, state, status="stopped", exit_reason=reason, next_step_at=None, task_token=None, waiting_for=None)
+    return True
+
+
+def on_lead_change(lead: dict) -> str | None:
+    """A lead item changed (stream): stop its journey if it must exit, else enrol it if it is due; what was done."""
+    current = lead.get("journey") or {}
+    if current.get("status") in ("starting", *ACTIVE) and current.get("name") in config().journeys:
+        reason = exit_reason(config().journeys[current["name"]], lead)
+        if reason is not None and stop(lead["lead_id"], reason):
+            return "stopped"
+        if current.get("status") != "starting":
+            return None
+    return "enrolled" if enrol(lead["lead_id"]) else None
+
+
+def resume_on_event(lead_id: str, event_type: str) -> bool:
+    """An engagement event arrived (POST /v1/events): if the lead's journey waits for it, resume it now.
+
+    The stored task token is cleared first (conditional on the lead's version), so it is used once; then
+    SendTaskSuccess hands the state machine the plan from the step after the wait (AwaitEvent → Touch,
+    which sends at once when that is the plan, or waits as planned)."""
+    lead = store.get_lead(lead_id)
+    current = (lead or {}).get("journey") or {}
+    token = current.get("task_token")
+    if lead is None or current.get("waiting_for") != event_type or not token:
+        return False
+    journey = _journey(current["name"])
+    state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead)
+    if state["route"] != "wait":  # AwaitEvent goes on to Touch, which re-plans from the step after the event
+        state = {**state, "route": "wait", "step": int(current["step"]), "next_touch_at": iso(now())}
+        state.pop("timeout_seconds", None)
+
+    def clear(latest: dict) -> dict | None:
+        if (latest.get("journey") or {}).get("task_token") != token:
+            return None
+        return _journey_map(latest, status="active", task_token=None, waiting_for=None)
+
+    written = store.update_journey(lead_id, clear)
+    if written is None or (written.get("journey") or {}).get("task_token") is not None:
+        return False
+    _record(lead_id, now(), {**state, "step": current["step"]}, "resumed", None, event=event_type)
+    client = _sfn()
+    with contextlib.suppress(client.exceptions.TaskTimedOut, client.exceptions.InvalidToken):
+        client.send_task_success(taskToken=token, output=_json(state))
+    return True

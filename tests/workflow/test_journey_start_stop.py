@@ -1,0 +1,102 @@
+"""Start from the stream (once per enrolment, whatever the redeliveries) and stop at once when the lead exits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from leadflow.services.journeys import enrol, execution_name
+from leadflow.store.journeys import get_lead, history
+
+LONG_WAIT = """
+templates:
+  hello: {subject: Hello, body: Hi}
+  again: {subject: Again, body: Hi again}
+email: {from: nurture@example.com}
+journeys:
+  - name: slow
+    default: true
+    steps:
+      - touch: {id: hello, channel: email, template: hello}
+      - wait: {days: 60}
+      - touch: {id: again, channel: email, template: again}
+"""
+
+
+def _executions(world) -> list[dict]:
+    return world.sfn.list_executions(stateMachineArn=world.arn)["executions"]
+
+
+def _first_send(lead_id: str) -> None:
+    deadline = time.monotonic() + 3
+    while not any(e["outcome"] == "sent" for e in history(lead_id)) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_a_new_lead_is_enrolled_from_the_stream_and_a_redelivery_starts_nothing(world):
+    # Given the shipped-style journey and a new lead with email consent, seen by the stream
+    world.use_journeys(LONG_WAIT)
+    lead_id = world.lead("L-START")
+    stream = world.stream()
+
+    # When the stream delivers its records (and then everything again, as after a redelivery)
+    stream.poll_once()
+    stream.poll_once()
+    name = execution_name(lead_id, "slow", 1)
+    assert enrol(lead_id) is None  # a record of the same change, delivered again: nothing to start
+
+    # And even when a start was claimed but its outcome lost (status still `starting`), starting again
+    world.update(lead_id, journey={**get_lead(lead_id)["journey"], "status": "starting"})
+    assert enrol(lead_id) == name
+
+    # Then exactly one execution runs, under the deterministic name
+    executions = _executions(world)
+    assert [e["name"] for e in executions] == [name]
+    assert get_lead(lead_id)["journey"]["status"] in ("active", "waiting_event")
+    world.sfn.stop_execution(executionArn=executions[0]["executionArn"])
+
+
+def test_a_lead_not_eligible_is_not_enrolled(world):
+    # Given a lead without email consent
+    world.use_journeys(LONG_WAIT)
+    world.lead("L-NOCONSENT", consent={"email": False})
+
+    # When the stream delivers it / Then no journey starts
+    world.stream().poll_once()
+    assert _executions(world) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"suppressed": {"reason": "unsubscribe", "since": "2026-03-02T11:00:00Z", "source": "email"}}, "suppressed"),
+        ({"lifecycle_stage": "mql"}, "stage:mql"),
+        ({"erasing": "2026-03-02T11:00:00Z"}, "erased"),
+    ],
+    ids=["unsubscribe", "mql", "erasure"],
+)
+def test_an_exit_stops_the_running_execution_at_once(world, change, reason):
+    # Given a lead in a journey, waiting 60 days (1.5 s here) for its second touch
+    world.use_journeys(LONG_WAIT)
+    lead_id = world.lead("L-STOP")
+    stream = world.stream()
+    stream.poll_once()
+    name = execution_name(lead_id, "slow", 1)
+    _first_send(lead_id)
+
+    # When the lead exits (unsubscribe, MQL, erasure) and the stream delivers that change
+    started = time.monotonic()
+    world.update(lead_id, **change)
+    stream.poll_once()
+    described = world.sfn.describe_execution(executionArn=world.execution_arn(name))
+
+    # Then the execution is stopped now, not at its next touch, and the timeline says why
+    assert described["status"] == "ABORTED", [
+        (e["type"], e.get("executionFailedEventDetails"), e.get("taskFailedEventDetails"))
+        for e in world.sfn.get_execution_history(executionArn=described["executionArn"])["events"]
+        if "Failed" in e["type"]
+    ] + [history(lead_id), get_lead(lead_id)["journey"]]
+    assert time.monotonic() - started < 1.0
+    assert [(e["outcome"], e.get("reason")) for e in history(lead_id)] == [("sent", None), ("exited", reason)]
+    assert get_lead(lead_id)["journey"]["status"] == "stopped"

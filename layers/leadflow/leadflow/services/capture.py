@@ -13,10 +13,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadflow.config import settings
 from leadflow.domain.attribution import ad_click_keys, attach_ad_click
 from leadflow.domain.capture import prepare
+from leadflow.domain.engagement import rescore
 from leadflow.domain.identity import Resolution, email_key, key_kind, phone_key, resolve
 from leadflow.domain.lead import Submission, merge_submission, new_lead
 from leadflow.domain.model import LeadInput
-from leadflow.domain.engagement import rescore
 from leadflow.domain.scoring_model import ScoringModel
 from leadflow.errors import StoreUnavailable, UpstreamUnavailable
 from leadflow.observability import logger, metrics

@@ -172,13 +172,20 @@ def adopt_anonymous(lead_id: str, email: str, model: ScoringModel, now: datetime
             ]
             outcome = apply_events(lead, events, model, now, source)
             new = [
-                store.NewEvent(e["type"], e["occurred_at"], dict(e["properties"] or {}), e["source"] or source,
-                               e["delivery_key"], adopted_sk=e["sk"])
+                store.NewEvent(
+                    e["type"],
+                    e["occurred_at"],
+                    dict(e["properties"] or {}),
+                    e["source"] or source,
+                    e["delivery_key"],
+                    adopted_sk=e["sk"],
+                )
                 for e in chunk
             ]
             try:
-                store.save_event(outcome.lead, new, outcome.history, answer=None, now=iso(now),
-                                 delivery_expires_at=0, email=email)
+                store.save_event(
+                    outcome.lead, new, outcome.history, answer=None, now=iso(now), delivery_expires_at=0, email=email
+                )
             except WriteConflict:
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
                 waiting, marker = store.anonymous_events(email)  # another adopter may have taken some

@@ -185,7 +185,9 @@ def save_event(
 
 def _conflict(exc: TransactWriteError, ops: list[str]) -> Exception:
     reasons = exc.cancellation_reasons or []
-    failed = {ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"}
+    failed = {
+        ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
+    }
     if "delivery" in failed:
         return WriteConflict("delivery_exists")
     if failed or exc.cause_response_code == "TransactionCanceledException":
@@ -219,7 +221,9 @@ def save_anonymous(
                 condition=AnonymousEventItem.pk.does_not_exist(),
             )
             ops.append("event")
-            tx.save(AnonymousEventItem(pk, ANON_MARKER_SK, entity="anonymous_marker", created_at=now, expires_at=expires_at))
+            tx.save(
+                AnonymousEventItem(pk, ANON_MARKER_SK, entity="anonymous_marker", created_at=now, expires_at=expires_at)
+            )
             ops.append("marker")
             if event.delivery_key:
                 tx.save(

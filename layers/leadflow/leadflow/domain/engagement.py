@@ -8,11 +8,12 @@
 - `rescore(lead, model, now, reason, source)`: the same scoring step alone (capture calls it when the
   profile changes the fit).
 
-The lead keeps a compact summary of its engagement (`engagement`: type, time and only the event properties
-scoring reads) so that an event is scored with one read of the lead, never a Query of all its events. The
-summary is bounded (MAX_ENGAGEMENT entries and MAX_ENGAGEMENT_BYTES): events older than the model's longest
-window are dropped first (they score nothing), then the oldest. Every event is also stored whole as an
-EventItem for the timeline and for rescoring.
+The lead keeps a compact summary of its engagement (`engagement`: one string per scored event,
+`<occurred_at>|<type>|<JSON of only the properties scoring reads>`) so that an event is scored with one read
+of the lead, never a Query of all its events. The summary is bounded (MAX_ENGAGEMENT entries and
+MAX_ENGAGEMENT_BYTES, so the lead item stays small: every event rewrites it): events older than the model's
+longest window are dropped first (they score nothing), then the oldest. Every event is also stored whole as
+an EventItem for the timeline and for rescoring after a model change.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ MAX_LIST = 20
 MAX_PROPERTIES_BYTES = 8 * 1024
 MAX_EVENT_ID = 200
 MAX_ENGAGEMENT = 200  # summary entries on the lead
-MAX_ENGAGEMENT_BYTES = 24 * 1024  # the lead item stays far below DynamoDB's 400 KB (attributes are capped at 64 KiB)
+MAX_ENGAGEMENT_BYTES = 16 * 1024  # written with every event (2 WCU per KB in a transaction): keep it small
 SUMMARY_TEXT = 256  # a summarised property value is cut to this many characters
 ALWAYS_SUMMARISED = ("url", "product")
 _LEAD_ID_CHARS = frozenset("0123456789abcdefABCDEF-")
@@ -191,7 +192,7 @@ def summarised_properties(model: ScoringModel) -> frozenset[str]:
     return frozenset(names | set(ALWAYS_SUMMARISED))
 
 
-def summary_entry(event: Event, keep: frozenset[str]) -> dict:
+def summary_entry(event: Event, keep: frozenset[str]) -> str:
     props = {}
     for name in sorted(keep & event.properties.keys()):
         value = event.properties[name]
@@ -200,22 +201,39 @@ def summary_entry(event: Event, keep: frozenset[str]) -> dict:
         elif isinstance(value, list):
             value = [v[:SUMMARY_TEXT] if isinstance(v, str) else v for v in value]
         props[name] = value
-    entry: dict[str, Any] = {"type": event.type, "occurred_at": event.occurred_at}
-    if props:
-        entry["properties"] = props
-    return entry
+    text = json.dumps(props, ensure_ascii=False, separators=(",", ":")) if props else ""
+    return f"{event.occurred_at}|{event.type}|{text}"
 
 
-def cap_engagement(entries: list[dict], model: ScoringModel, now: datetime) -> list[dict]:
-    """Newest first within the caps: out-of-window entries go first (they score nothing), then the oldest."""
+def summary_events(entries: list[str]) -> list[dict]:
+    """The summary as the events scoring reads (`{"type", "occurred_at", "properties"}`)."""
+    events = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            continue
+        occurred, _, rest = entry.partition("|")
+        kind, _, props = rest.partition("|")
+        try:
+            properties = json.loads(props) if props else {}
+        except ValueError:
+            properties = {}
+        events.append({"type": kind, "occurred_at": occurred, "properties": properties})
+    return events
+
+
+def cap_engagement(entries: list[str], model: ScoringModel, now: datetime) -> list[str]:
+    """Newest first within the caps: out-of-window entries go first (they score nothing), then the oldest.
+
+    ISO 8601 UTC times of one format sort as text, so the entry strings sort by time."""
     windows = [rule.window_seconds for rule in model.behaviour_rules]
-    ordered = sorted(entries, key=lambda e: e.get("occurred_at") or "", reverse=True)
+    ordered = sorted((e for e in entries if isinstance(e, str)), reverse=True)
     if windows and all(w is not None for w in windows):
         cutoff = iso(now - timedelta(seconds=max(w for w in windows if w is not None)))
-        ordered = [e for e in ordered if (e.get("occurred_at") or "") >= cutoff]
+        ordered = [e for e in ordered if e >= cutoff]
     ordered = ordered[:MAX_ENGAGEMENT]
-    while ordered and len(json.dumps(ordered, ensure_ascii=False).encode()) > MAX_ENGAGEMENT_BYTES:
-        ordered = ordered[: max(0, len(ordered) - max(1, len(ordered) // 10))]
+    size = sum(len(e.encode()) + 1 for e in ordered)
+    while ordered and size > MAX_ENGAGEMENT_BYTES:
+        size -= len(ordered.pop().encode()) + 1
     return ordered
 
 
@@ -254,7 +272,7 @@ def _suppress(lead: dict, event: Event, source: str, history: list[tuple[str, di
 def rescore(lead: dict, model: ScoringModel, now: datetime, reason: str, source: str) -> Outcome:
     """Score the lead (fit from its fields, behaviour from its summary), qualify it, and say what changed."""
     updated = dict(lead)
-    score = score_lead(updated, list(updated.get("engagement") or []), model, now)
+    score = score_lead(updated, summary_events(list(updated.get("engagement") or [])), model, now)
     before = updated.get("score") or {}
     after = score.as_dict()
     history: list[tuple[str, dict]] = []

@@ -74,7 +74,7 @@ def write_units(made: list[tuple[str, dict]]) -> int:
     for operation, params in made:
         if operation == "TransactWriteItems":
             for entry in params["TransactItems"]:
-                (kind, body), = entry.items()
+                ((kind, body),) = entry.items()
                 if kind == "Put":
                     units += 2 * math.ceil(_size(body["Item"]) / 1024)
                 else:  # Delete, ConditionCheck: an item up to 1 KB
@@ -173,7 +173,8 @@ def main() -> int:
     print(f"  anonymous event              {len(anonymous_calls)} calls: {[op for op, _ in anonymous_calls]}")
     print(f"  redelivery                   {len(redelivered)} call(s): {[op for op, _ in redelivered]}")
     print(f"  Scan calls                   {scans}")
-    print(f"  lead item after {EVENTS} events  {_size(item) / 1024:.1f} KB, {len(item['engagement']['L'])} summary entries")
+    entries = len(item["engagement"]["L"])
+    print(f"  lead item after {EVENTS} events  {_size(item) / 1024:.1f} KB, {entries} summary entries")
     print(f"  time per event (moto)        {1000 * elapsed / EVENTS:.1f} ms")
     ok = worst <= MAX_CALLS and scans == 0
     print("PASS" if ok else "FAIL: an event cost more than 2 calls or something scanned")

@@ -93,6 +93,7 @@ lock: $(TBIN)/uv ## re-lock the layer (layers/leadflow/requirements.lock, with h
 bench: install ## benchmarks (ratios against a floor measured in the same run)
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis node_modules

@@ -8,6 +8,7 @@ rule (3 points per email click), so the expected behaviour score is simply 3 × 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -39,13 +40,14 @@ def flat_model(tmp_path, monkeypatch):
 
 
 def _until_accepted(send) -> dict:
-    """A Standard Webhooks sender retries a 503 (contention); a 202 is final."""
-    for _ in range(10):
+    """A Standard Webhooks sender retries a 503 (contention, Retry-After) after a pause; a 2xx is final."""
+    for attempt in range(20):
         reply = send()
         if reply.status != 503:
             assert reply.status in (200, 202), reply.body
             return reply.json
-    raise AssertionError("still 503 after 10 attempts")
+        time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("still 503 after 20 attempts")
 
 
 @pytest.mark.slow

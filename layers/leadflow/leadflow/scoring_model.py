@@ -67,7 +67,15 @@ def current_model() -> ScoringModel:
             text = parameters.get_parameter(config.scoring_parameter, max_age=MAX_AGE_SECONDS)
         except parameters.exceptions.GetParameterError as exc:
             raise UpstreamUnavailable("The scoring model could not be read; retry shortly.") from exc
-        return load_model(str(text), f"ssm:{config.scoring_parameter}")
+        source = f"ssm:{config.scoring_parameter}"
+        if str(text).strip() == "default":  # the stack's placeholder: the model is larger than a stack parameter
+            if DEFAULT_MODEL_FILE.exists():
+                return default_model()
+            hint = (
+                "put the model YAML there (aws ssm put-parameter --overwrite --value file://infra/scoring/default.yaml)"
+            )
+            raise ScoringModelInvalid(source, [f"{source}:1: holds the placeholder 'default': {hint}"])
+        return load_model(str(text), source)
     return default_model()
 
 

@@ -7,6 +7,7 @@ rule (3 points per email click), so the expected behaviour score is simply 3 × 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,14 +41,16 @@ def flat_model(tmp_path, monkeypatch):
 
 
 def _until_accepted(send) -> dict:
-    """A Standard Webhooks sender retries a 503 (contention, Retry-After) after a pause; a 2xx is final."""
-    for attempt in range(20):
+    """A Standard Webhooks sender retries a 503 (contention, Retry-After) after a pause; a 2xx is final.
+    (15 writers on one item on a loaded 2-core machine: a request may lose its retries and answer 503.)"""
+    deadline = time.monotonic() + 120
+    while True:
         reply = send()
         if reply.status != 503:
             assert reply.status in (200, 202), reply.body
             return reply.json
-        time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("still 503 after 20 attempts")
+        assert time.monotonic() < deadline, "still 503 after two minutes of retries"
+        time.sleep(random.uniform(0.2, 1.0))  # noqa: S311 - jitter, not crypto
 
 
 @pytest.mark.slow

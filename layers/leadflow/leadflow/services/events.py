@@ -135,7 +135,7 @@ def record_event(webhook_id: str, event: Event, model: ScoringModel, now: dateti
             )
         except WriteConflict as lost:
             if lost.reason != "delivery_exists":
-                time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+                time.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
             continue
         _log_outcome(lead["lead_id"], event.type, outcome.history)
         if found.waiting and event.email:

@@ -31,6 +31,7 @@ from leadflow.store.models import (
     LEAD_SK,
     AnonymousEventItem,
     EventItem,
+    EventLookupItem,
     HistoryItem,
     KeyItem,
     LeadItem,
@@ -39,10 +40,6 @@ from leadflow.store.models import (
     history_sk,
     lead_pk,
 )
-
-
-class EventLookupItem(LeadItem, KeyItem):
-    """What an event's one BatchGetItem reads: a lead, a delivery, an identity item or a marker."""
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,10 @@ class LookupItem(KeyItem, ClickItem):
     """What capture's one BatchGetItem reads: identity, delivery and click items."""
 
 
+class EventLookupItem(LeadItem, KeyItem):
+    """What an engagement event's one BatchGetItem reads: a lead, a delivery, an identity item or a marker."""
+
+
 class AnyItem(_Table):
     """Every item of a lead's partition, read for erasure (only what erasure needs is declared)."""
 
@@ -243,6 +247,7 @@ ALL_MODELS = (
     AnyItem,
     ClickItem,
     LookupItem,
+    EventLookupItem,
     QuarantineItem,
     QuarantineKeyItem,
 )

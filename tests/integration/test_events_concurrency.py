@@ -99,28 +99,3 @@ def test_50_concurrent_events_and_captures_of_one_lead_count_every_point_once(se
     again = [api.post_events(body, "msg-0-0").json["results"][0]["status"] for _ in range(5)]
     assert again == ["accepted"] * 5
     assert api.request("GET", f"/v1/leads/{lead_id}").json["score"]["behaviour"] == POINTS * 50
-
-
-def test_events_follow_the_store_when_it_is_rebound_to_another_endpoint(monkeypatch):
-    """Every model the events path reads with is rebound by `models.bind()` (a process that switches table or
-    endpoint, as tests and `leadflow up` restarts do, must not keep a connection to the old one)."""
-    import boto3
-
-    from leadflow_local.moto_server import EmbeddedAws
-    from leadflow_local.template import create_tables, load_template
-    from tests.support.aws import configure
-
-    api = Api()
-    for run in range(3):  # the first run may borrow the lead model's connection: three show a stale one
-        # Given a fresh embedded AWS, the store bound to it, and a lead there
-        with EmbeddedAws() as aws:
-            client = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="us-east-1")
-            names = create_tables(client, load_template())
-            configure(monkeypatch, names["LeadsTable"], endpoint=aws.endpoint)
-            lead_id = api.post_form("website", {"email": f"rebind{run}@hot.io"}).json["lead_id"]
-            # When an event of it arrives / Then it is recorded, on each endpoint in turn
-            at = datetime.now(UTC).isoformat()
-            reply = api.post_events({"type": "email_open", "lead_id": lead_id, "occurred_at": at}, f"msg_rebind_{run}")
-            assert reply.status == 202, reply.body
-            assert reply.json["results"][0]["status"] == "accepted"
-    configure(monkeypatch, "LeadsTable")

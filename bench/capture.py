@@ -168,7 +168,8 @@ class Workload:
         return event, self._context("capture_form"), body
 
     def learn_shape(self, series: str, client, answer: dict) -> None:
-        """The items one real capture wrote, in transaction order: lead, identities, touch, delivery."""
+        """The items one real capture wrote, in transaction order: lead, identities, touch, delivery, history
+        (the score entry); its transaction also checks that no anonymous-events marker of the email appeared."""
         items = client.scan(TableName=TABLE, ConsistentRead=True)["Items"]
         by_entity: dict[str, list[dict]] = {}
         for item in items:
@@ -179,6 +180,7 @@ class Workload:
         order += [(item, True) for item in by_entity["identity"]]
         order += [(item, False) for item in by_entity["touch"]]
         order += [(item, True) for item in by_entity["delivery"]]
+        order += [(item, False) for item in by_entity.get("history", [])]
         assert len(order) == len(items), f"unexpected items in a new-lead capture: {sorted(by_entity)}"
         self.shapes[series] = order
 
@@ -192,7 +194,7 @@ class Workload:
         for item, conditional in shape:
             fresh = json.loads(json.dumps(item))
             entity = fresh["entity"]["S"]
-            if entity in ("lead", "touch"):
+            if entity in ("lead", "touch", "history"):
                 fresh["pk"] = {"S": f"LEAD#{lead_id}"}
             else:  # identity / delivery items: a unique key of the same length
                 pk = fresh["pk"]["S"]
@@ -204,9 +206,12 @@ class Workload:
             if conditional:
                 put["ConditionExpression"] = "attribute_not_exists(pk)"
             puts.append({"Put": put})
+        # The email's anonymous-events marker: read with the keys, checked absent in the transaction.
+        marker = {"pk": {"S": f"ANON#{tag}@bench.example"}, "sk": {"S": "MARKER"}}
+        check = {"TableName": TABLE, "Key": marker, "ConditionExpression": "attribute_not_exists(pk)"}
         return {
-            "get": {"RequestItems": {TABLE: {"Keys": keys, "ConsistentRead": True}}},
-            "write": {"TransactItems": puts},
+            "get": {"RequestItems": {TABLE: {"Keys": [*keys, marker], "ConsistentRead": True}}},
+            "write": {"TransactItems": [{"ConditionCheck": check}, *puts]},
         }
 
 

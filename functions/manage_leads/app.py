@@ -1,11 +1,12 @@
 """Operator routes: GET /v1/leads/{lead_id}, GET /v1/leads?email=, DELETE /v1/leads/{lead_id},
-GET /v1/leads/{lead_id}/timeline (IAM)."""
+GET /v1/leads/{lead_id}/timeline, POST /v1/leads/{lead_id}/stage (IAM)."""
 
+import json
 import os
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from leadflow.errors import LeadFlowError, NotFound
+from leadflow.errors import FieldError, LeadFlowError, MalformedBody, NotFound, ValidationFailed
 from leadflow.observability import logger, metrics
 from leadflow.services import leads, timeline
 from leadflow.web import problem
@@ -36,6 +37,21 @@ def lead_timeline(lead_id: str) -> dict:
 def erase_lead(lead_id: str) -> Response:
     leads.erase_lead(lead_id)
     return Response(status_code=204)
+
+
+@app.post("/v1/leads/<lead_id>/stage")
+def set_stage(lead_id: str) -> dict:
+    """Body `{"stage": "sql", "reason": "…"}`: the lead JSON after the move; 409 when the funnel forbids it."""
+    try:
+        body = json.loads(app.current_event.decoded_body or "")
+    except (ValueError, UnicodeDecodeError, TypeError) as exc:
+        raise MalformedBody("The body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise MalformedBody("The body must be a JSON object.")
+    stage, reason = body.get("stage"), body.get("reason")
+    if not isinstance(stage, str) or not isinstance(reason, str):
+        raise ValidationFailed([FieldError("stage" if not isinstance(stage, str) else "reason", "is required (text)")])
+    return leads.set_stage(lead_id, stage, reason, source="operator")
 
 
 def _as_response(result: dict) -> Response:

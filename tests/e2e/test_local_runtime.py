@@ -101,6 +101,7 @@ def test_demo_traffic_ends_with_a_summary_per_source(stack):
         *POINTER_PLATFORMS,
         "callback:baidu",
         "callback:tencent",
+        "events",
     }
     assert set(tallies) == sources
     summary = text[text.index("demo summary") : text.index("resulting funnel")]
@@ -120,6 +121,11 @@ def test_demo_traffic_ends_with_a_summary_per_source(stack):
     assert tallies["linkedin"].notes == {"handshake": 1, "DELETED acknowledged": 1}
     assert tallies["callback:baidu"].notes == {"click recorded": 1}
     assert tallies["callback:tencent"].notes == {"click recorded": 1}
+    # And the engagement events were scored (one bad event rejected alone, one kept anonymous) and one lead is MQL
+    assert tallies["events"].notes == {"event accepted": 8, "event rejected": 1, "event anonymous": 1}
+    assert tallies["events"].repeated == 1
+    header = next(line for line in text[text.index("resulting funnel") :].splitlines() if "first touch" in line)
+    assert " mql " in header + " "  # the funnel has an MQL column: some demo lead qualified
     # And the pointer providers' leads were fetched by the runtime's fetch-queue poller and became leads
     fetched = {(s.source, e) for s in build_traffic(stack.url) for e in s.fetched_emails}
     assert {source for source, _ in fetched} == set(POINTER_PLATFORMS)

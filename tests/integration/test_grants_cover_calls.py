@@ -143,6 +143,28 @@ def test_callback_calls_only_granted_actions(api, recorder, template):
     _assert_granted(template, "CaptureCallbackFunction", called)
 
 
+def test_events_function_calls_only_granted_actions(api, recorder, template):
+    from datetime import UTC, datetime
+
+    at = datetime.now(UTC).isoformat()
+    lead_id = api.post_form("website", {"email": "hedy@example.org"}).json["lead_id"]
+    # When events arrive by id and by email, for a lead and for an unknown email, once and again
+    with recorder.calls() as called:
+        events = [
+            {"type": "email_click", "lead_id": lead_id, "occurred_at": at},
+            {"type": "unsubscribe", "email": "hedy@example.org", "occurred_at": at},
+            {"type": "page_view", "email": "later@example.org", "occurred_at": at, "properties": {"url": "/pricing"}},
+        ]
+        assert api.post_events({"events": events}, "msg_grants_events").status == 202
+        assert api.post_events({"events": events}, "msg_grants_events").status == 202
+    _assert_granted(template, "CaptureEventsFunction", called)
+
+    # And the capture that adopts the waiting event calls only what the form function is granted
+    with recorder.calls() as called:
+        assert api.post_form("website", {"email": "later@example.org"}).status == 202
+    _assert_granted(template, "CaptureFormFunction", called)
+
+
 def test_operator_api_calls_only_granted_actions(api, recorder, template):
     lead_id = api.post_form("website", {"email": "mary@example.org"}).json["lead_id"]
     api.post_form("website", {"email": "mary@example.org", "phone": "+14155550199"})
@@ -153,6 +175,10 @@ def test_operator_api_calls_only_granted_actions(api, recorder, template):
         assert api.request("GET", f"/v1/leads/{lead_id}").status == 200
         assert api.request("GET", f"/v1/leads/{lead_id}/timeline").status == 200
         assert api.get_lead_by_email("mary@example.org").status == 200
+        stage = '{"stage": "recycled", "reason": "no budget this year"}'
+        assert (
+            api.request("POST", f"/v1/leads/{lead_id}/stage", stage, {"content-type": "application/json"}).status == 200
+        )
         assert api.request("DELETE", f"/v1/leads/{lead_id}").status in (200, 204)
         assert api.request("DELETE", f"/v1/leads/{lead_id}").status in (200, 204, 404)
         assert json.loads(api.request("GET", f"/v1/leads/{lead_id}").body)["status"] == 404

@@ -47,7 +47,13 @@ REAL_PATH_VALUES = {
     "lead_id": [],  # filled with the id of a lead created before the examples run
 }
 # Hypothesis examples per route: the capture routes carry the deep code paths.
-EXAMPLES = {("POST", "/v1/webhooks/{provider}"): 300, ("POST", "/v1/forms/{form_id}"): 150}
+EXAMPLES = {
+    ("POST", "/v1/webhooks/{provider}"): 300,
+    ("POST", "/v1/forms/{form_id}"): 150,
+    ("POST", "/v1/events"): 150,
+}
+# Routes signed (Standard Webhooks) with a secret other than webhooks/generic
+ROUTE_SECRETS = {"/v1/events": "events"}
 DEFAULT_EXAMPLES = 60
 
 
@@ -265,6 +271,45 @@ def lead_shaped(draw) -> dict:
     return doc
 
 
+EVENT_TYPES = ["email_open", "email_click", "page_view", "webinar_attended", "meeting_booked", "unsubscribe", "bounce"]
+
+
+@st.composite
+def event_shaped(draw) -> dict:
+    """An engagement event: mostly plausible (so it reaches the store), with random values and keys mixed in."""
+    event = {
+        "type": draw(st.sampled_from([*EVENT_TYPES, "teleport", ""]) | json_scalars),
+        "occurred_at": draw(
+            st.sampled_from(["2026-11-22T10:00:00Z", "9999-12-31T23:59:59Z", "2019-01-01T00:00:00+05:00", "now"])
+            | st.just(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            | json_scalars
+        ),
+        "properties": draw(
+            st.dictionaries(st.sampled_from(["url", "product", "campaign", ""]) | st.text(max_size=70), lead_values)
+            | json_values
+        ),
+    }
+    who = draw(st.sampled_from(["email", "lead_id", "both", "none"]))
+    if who in ("email", "both"):
+        event["email"] = draw(st.sampled_from(["ada@example.io", "nobody@example.io", "bad@"]) | json_scalars)
+    if who in ("lead_id", "both"):
+        event["lead_id"] = draw(st.sampled_from(["00000000-0000-0000-0000-000000000000", "zz"]) | json_scalars)
+    if draw(percent) < 20:
+        event["id"] = draw(st.text(max_size=300) | json_scalars)
+    for key in draw(st.lists(st.sampled_from(list(event)), max_size=1)):
+        event.pop(key)
+    return event
+
+
+@st.composite
+def events_body(draw) -> bytes:
+    shape = draw(st.sampled_from(["one", "array", "object"]))
+    if shape == "one":
+        return json.dumps(draw(event_shaped())).encode()
+    events = draw(st.lists(event_shaped() | json_values, max_size=4) | st.just([{"type": "email_open"}] * 101))
+    return json.dumps(events if shape == "array" else {"events": events}).encode()
+
+
 @st.composite
 def big_body(draw) -> bytes:
     """Bodies at and beyond the 256 KiB cap, plain or as JSON padding around a lead."""
@@ -283,7 +328,7 @@ def big_body(draw) -> bytes:
 @st.composite
 def bodies(draw, usual: list[str]) -> bytes:
     """Any kind of body; half the time one of the kinds the route `usual`ly reads."""
-    kinds = ["empty", "binary", "text", "json", "lead", "envelope", "urlencoded", "big"]
+    kinds = ["empty", "binary", "text", "json", "lead", "envelope", "urlencoded", "big", "events"]
     kind = draw(st.sampled_from(usual if draw(percent) < 50 else kinds))
     if kind == "empty":
         return b""
@@ -295,6 +340,8 @@ def bodies(draw, usual: list[str]) -> bytes:
         return json.dumps(draw(json_values)).encode()
     if kind == "lead":
         return json.dumps(draw(lead_shaped())).encode()
+    if kind == "events":
+        return draw(events_body())
     if kind == "envelope":
         envelope = {
             "type": draw(st.sampled_from(["lead.submitted", "lead.submitted", "lead.deleted", ""]) | json_scalars),
@@ -370,7 +417,7 @@ ORIGINS = [
 
 
 @st.composite
-def header_sets(draw, body: bytes, usual_types: list[str]) -> dict[str, str]:
+def header_sets(draw, body: bytes, usual_types: list[str], secret_name: str = "webhooks/generic") -> dict[str, str]:
     headers: dict[str, str] = {}
     # mostly a content type the route reads, so the examples get past the 415
     content_type = draw(
@@ -396,7 +443,7 @@ def header_sets(draw, body: bytes, usual_types: list[str]) -> dict[str, str]:
         )
         now = int(time.time())
         timestamp = now - 3600 if signing == "stale" else now
-        secret = dev_secret("webhooks/generic")
+        secret = dev_secret(secret_name)
         if signing == "wrong-secret":
             secret = "whsec_" + base64.b64encode(b"not the dev secret").decode()
         headers.update(
@@ -479,6 +526,7 @@ queries = st.one_of(
 USUAL = {
     "/v1/webhooks/": (["envelope"], CONTENT_TYPES[:2]),
     "/v1/forms/": (["lead", "urlencoded"], CONTENT_TYPES[:4]),
+    "/v1/events": (["events"], CONTENT_TYPES[:2]),
 }
 
 
@@ -491,7 +539,8 @@ def requests_for(draw, route: str, real: dict[str, list[str]]):
     )
     body = draw(bodies(usual_bodies))
     query = draw(real_queries if draw(percent) < 40 else queries)
-    return params, query, draw(header_sets(body, usual_types)), body
+    secret = ROUTE_SECRETS.get(route, "webhooks/generic")
+    return params, query, draw(header_sets(body, usual_types, secret)), body
 
 
 # ------------------------------------------------------------------------------------------ property
@@ -529,6 +578,7 @@ def test_every_route_of_the_template_is_covered():
     assert ("POST", "/v1/forms/{form_id}") in ROUTES
     assert ("OPTIONS", "/v1/forms/{form_id}") in ROUTES
     assert ("GET", "/health") in ROUTES
+    assert ("POST", "/v1/events") in ROUTES
     assert {("GET", "/v1/leads/{lead_id}"), ("GET", "/v1/leads"), ("DELETE", "/v1/leads/{lead_id}")} <= set(ROUTES)
 
 

@@ -90,5 +90,11 @@ class Api:
         headers = standard_webhook_headers(body, secret or dev_secret("webhooks/generic"), msg_id, timestamp)
         return self.request("POST", "/v1/webhooks/generic", body, headers)
 
+    def post_events(self, body: object, msg_id: str, *, timestamp: int | None = None) -> Reply:
+        """POST /v1/events signed with the development secret `events` (Standard Webhooks)."""
+        raw = json.dumps(body).encode()
+        headers = standard_webhook_headers(raw, dev_secret("events"), msg_id, timestamp)
+        return self.request("POST", "/v1/events", raw, headers)
+
     def get_lead_by_email(self, email: str) -> Reply:
         return self.request("GET", "/v1/leads?" + urlencode({"email": email}))

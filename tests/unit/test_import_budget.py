@@ -38,6 +38,11 @@ ALLOWED = {
     "blinker",  # pynamodb's signals, when installed (not in the layer)
     "typing_extensions",  # aws_lambda_powertools
     "phonenumbers",  # phone numbers, metadata per region on first use
+    # capture scores the lead's fit: the scoring model is YAML (PyYAML's C loader is a Cython module); the
+    # model is checked by the stdlib schema fast path, so jsonschema stays out while the model is valid
+    "yaml",
+    "_cython_3_3_1",
+    "cython_runtime",
 }
 # Submodules that must not load either (their top-level package is allowed for other reasons).
 FORBIDDEN_MODULES = ("phonenumbers.geodata",)  # 19 MB of place names the capture never asks for

@@ -22,6 +22,7 @@ import pytest
 
 from leadflow.sources import CALLBACK_PLATFORMS, WEBHOOK_PROVIDERS
 from leadflow.sources.captcha import DEFAULT_SECRET as CAPTCHA_SECRET
+from leadflow_local.apigw import load_function
 from leadflow_local.template import http_routes, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,13 @@ def _module_secret(module: str) -> str | None:
     return getattr(importlib.import_module(module), "SECRET", None)
 
 
+def _module_secret_of_function(folder: str) -> str:
+    """The secret a function's handler names (functions/<folder>/app.py `SECRET`)."""
+    module, _ = load_function(f"functions/{folder}/")
+    return module.SECRET
+
+
+EVENTS_SECRET = _module_secret_of_function("capture_events")
 WEBHOOK_SECRETS = {s for s in map(_module_secret, WEBHOOK_PROVIDERS.values()) if s}
 CALLBACK_SECRETS = {s for s in map(_module_secret, CALLBACK_PLATFORMS.values()) if s}
 POINTER_SECRETS = {
@@ -54,6 +62,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "CaptureWebhookFunction": WEBHOOK_SECRETS,
     "FetchLeadsFunction": POINTER_SECRETS,
     "CaptureCallbackFunction": CALLBACK_SECRETS,
+    "CaptureEventsFunction": {EVENTS_SECRET},
     "LeadsApiFunction": set(),
     "CrmPushRouterFunction": set(),
     "HubSpotPushFunction": {"crm/hubspot"},
@@ -69,6 +78,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "CaptureWebhookFunction": tuple(f"{name}-??????" for name in sorted(WEBHOOK_SECRETS)),
     "FetchLeadsFunction": tuple(f"{name}-??????" for name in sorted(POINTER_SECRETS)),
     "CaptureCallbackFunction": tuple(f"{name}-??????" for name in sorted(CALLBACK_SECRETS)),
+    "CaptureEventsFunction": (f"{EVENTS_SECRET}-??????",),
     "LeadsApiFunction": (),
     # CRM secrets reach only the push function of their own target
     "CrmPushRouterFunction": (),
@@ -81,8 +91,9 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
 
-# lookup, merge read, the transaction's Puts and its checks that conflicting owners are live (erasure)
-_CAPTURE = {"GetItem", "BatchGetItem", "PutItem", "ConditionCheckItem"}
+# lookup, merge read, the transaction's Puts and its checks that conflicting owners are live (erasure); Query
+# and DeleteItem only on ANON#<email> partitions (IAM dynamodb:LeadingKeys): adopting anonymous events
+_CAPTURE = {"GetItem", "BatchGetItem", "PutItem", "ConditionCheckItem", "Query", "DeleteItem"}
 DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "HealthFunction": set(),
     "CaptureFormFunction": _CAPTURE,
@@ -91,6 +102,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
     "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
     "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
+    # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#
+    "CaptureEventsFunction": _CAPTURE,
     # reads, and erasure as a retryable procedure (markers, tombstones, deletes, transactions)
     "LeadsApiFunction": {
         "GetItem",
@@ -117,6 +130,7 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/webhooks/{provider}"),  # the providers' subscription checks
     ("OPTIONS", "/v1/webhooks/{provider}"),  # hubspot-forms CORS preflight
     ("GET", "/v1/callbacks/{platform}"),
+    ("POST", "/v1/events"),  # Standard Webhooks signature (secret `events`)
 }
 
 
@@ -244,7 +258,7 @@ def test_each_function_can_read_the_secrets_its_code_names(template, function):
 @pytest.mark.parametrize("function", sorted(SECRETS_ALLOWED))
 def test_no_function_reaches_secrets_outside_its_own_namespace(template, function):
     grants = _secret_grants(template, function)
-    others = set(FOREIGN_SECRETS) - SECRETS_USED[function]
+    others = set(FOREIGN_SECRETS) - SECRETS_USED[function]  # `events` is foreign to all but its own function
     if function != "CaptureCallbackFunction":
         others |= CALLBACK_SECRETS | {"callbacks/new-platform"}
     if function not in ("CaptureWebhookFunction", "FetchLeadsFunction"):

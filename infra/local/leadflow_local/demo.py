@@ -175,6 +175,10 @@ def build_traffic(url: str, seed: int = 7) -> list[Shot]:
             shots.append(Shot("generic", "POST", "/v1/webhooks/generic", body, headers))
             if n % 4 == 0:  # the sender retried a delivery it had already made
                 shots.append(Shot("generic", "POST", "/v1/webhooks/generic", body, headers, kind="redelivery"))
+    # engagement from an email no lead holds yet (kept anonymous, applied when the partner lead below appears)
+    from leadflow_local import demo_events
+
+    shots.extend(demo_events.early_shots())
     # new people only seen through the webhook
     for n in range(4):
         data = {
@@ -241,6 +245,7 @@ def build_traffic(url: str, seed: int = 7) -> list[Shot]:
         )
     )
     shots.extend(_provider_traffic(url, seed))
+    shots.extend(demo_events.shots())  # engagement events: scored, one lead qualifies (mql), one unsubscribes
     return shots
 
 
@@ -439,6 +444,9 @@ def run_demo(
             tally.repeated += 1
         elif shot.kind == "handshake":
             tally.notes["handshake"] += 1
+        elif shot.path == "/v1/events" and isinstance(doc, dict):
+            for result in doc.get("results") or []:
+                tally.notes[f"event {result.get('status')}"] += 1
         elif shot.path.startswith("/v1/callbacks/"):
             tally.notes["click recorded"] += 1
         elif status == 303:

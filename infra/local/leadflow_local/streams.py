@@ -58,8 +58,20 @@ def touch_sources(records: list[dict]) -> dict[str, str]:
     return sources
 
 
+def _score_line(lead_id: str | None, new: dict, old: dict) -> str | None:
+    """`scored … grade B total 62` when the stored score changed (ids and numbers only)."""
+    score, before = (new.get("score") or {}).get("M") or {}, (old.get("score") or {}).get("M") or {}
+    grade = _s(score, "grade")
+    if not grade or (_s(score, "total"), grade) == (_s(before, "total"), _s(before, "grade")):
+        return None
+    return (
+        f"scored    lead {lead_id} grade {grade} total {_s(score, 'total')} "
+        f"(fit {_s(score, 'fit')}, behaviour {_s(score, 'behaviour')})"
+    )
+
+
 def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
-    """One terminal line for a lead change, or None for other items."""
+    """The terminal line(s) for a lead change, or None for other items."""
     dynamodb = record.get("dynamodb") or {}
     new, old = dynamodb.get("NewImage") or {}, dynamodb.get("OldImage") or {}
     image = new or old
@@ -72,11 +84,12 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
     lead_id = _s(image, "lead_id")
     stage = _s(image, "lifecycle_stage")
     source = (sources or {}).get(lead_id or "") or _s((image.get("latest_touch") or {}).get("M") or {}, "source")
+    lines = []
     if record["eventName"] == "INSERT":
         reasons = [r.get("S") for r in (new.get("disqualified_reasons") or {}).get("L", [])]
         extra = f" (disqualified: {', '.join(reasons)})" if reasons else ""
-        return f"captured  lead {lead_id} from {source}, stage {stage}{extra}"
-    if record["eventName"] == "MODIFY":
+        lines.append(f"captured  lead {lead_id} from {source}, stage {stage}{extra}")
+    elif record["eventName"] == "MODIFY":
         if "erasing" in new:  # an erasure started: its REMOVE prints the line
             return None
         if _only_journey_changed(old, new):
@@ -87,8 +100,22 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
                 what = f"waits for {waiting} until" if status == "waiting_event" and waiting else "next touch"
                 return f"journey   lead {lead_id} in {_s(journey, 'name')}: {what} {next_at} (journey time)"
             return None
-        return f"merged    lead {lead_id} ← {source}, touches {_s(new, 'touch_count')}, stage {stage}"
-    return f"erased    lead {lead_id}"
+        if _s(new, "touch_count") != _s(old, "touch_count"):
+            lines.append(f"merged    lead {lead_id} ← {source}, touches {_s(new, 'touch_count')}, stage {stage}")
+        if "suppressed" in new and "suppressed" not in old:
+            reason = _s((new.get("suppressed") or {}).get("M") or {}, "reason")
+            lines.append(f"suppressed lead {lead_id} ({reason})")
+    else:
+        return f"erased    lead {lead_id}"
+    scored = _score_line(lead_id, new, old)
+    if scored:
+        lines.append(scored)
+    if record["eventName"] == "MODIFY" and stage != _s(old, "lifecycle_stage"):
+        if stage == "mql":
+            lines.append(f"mql       lead {lead_id} qualified (marketing-qualified lead)")
+        else:
+            lines.append(f"stage     lead {lead_id} {_s(old, 'lifecycle_stage')} → {stage}")
+    return "\n".join(lines) or None
 
 
 def _push_line(image: dict) -> str | None:
@@ -147,8 +174,8 @@ class ActivityPrinter:
                 continue
             sources = touch_sources(records)
             for record in records:
-                line = describe(record, sources)
-                if line:
+                text = describe(record, sources)
+                for line in (text or "").splitlines():
                     self._emit(line)
 
     def start(self) -> ActivityPrinter:

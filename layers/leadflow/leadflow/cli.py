@@ -18,8 +18,8 @@ from urllib.parse import quote, urlencode, urlsplit
 DEFAULT_URL = os.environ.get("LEADFLOW_URL", "http://127.0.0.1:3000")
 
 
-def _request(method: str, url: str) -> tuple[int, str]:
-    headers: dict[str, str] = {}
+def _request(method: str, url: str, body: bytes | None = None) -> tuple[int, str]:
+    headers: dict[str, str] = {"content-type": "application/json"} if body is not None else {}
     if urlsplit(url).scheme not in ("http", "https"):
         raise SystemExit(f"--url must be http(s): {url}")
     host = urlsplit(url).hostname or ""
@@ -29,10 +29,10 @@ def _request(method: str, url: str) -> tuple[int, str]:
         from botocore.awsrequest import AWSRequest
 
         session = boto3.Session()
-        signed = AWSRequest(method=method, url=url)
+        signed = AWSRequest(method=method, url=url, data=body, headers=headers)
         SigV4Auth(session.get_credentials(), "execute-api", session.region_name or "us-east-1").add_auth(signed)
         headers = dict(signed.headers)
-    request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - scheme checked
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - scheme checked
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - operator-given URL
             return response.status, response.read().decode()
@@ -401,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     timeline.add_argument("--limit", type=int, default=50, help="entries per page (1-100)")
     timeline.add_argument("--cursor", help="continue from the `next` cursor a previous page printed")
     timeline.add_argument("--all", action="store_true", help="follow the pages to the lead's first touch")
+    stage = leads_commands.add_parser("stage", help="move a lead to a lifecycle stage (e.g. sql), with a reason")
+    stage.add_argument("lead_id")
+    stage.add_argument("stage")
+    stage.add_argument("--reason", required=True, help="why (kept on the lead's timeline)")
+    stage.add_argument("--url", default=DEFAULT_URL)
     find = leads_commands.add_parser("find", help="show the lead holding an email")
     find.add_argument("email")
     find.add_argument("--url", default=DEFAULT_URL)
@@ -479,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     base = args.url.rstrip("/")
     if args.action == "get":
         return _print(*_request("GET", f"{base}/v1/leads/{quote(args.lead_id, safe='')}"))
+    if args.action == "stage":
+        body = json.dumps({"stage": args.stage, "reason": args.reason}).encode()
+        return _print(*_request("POST", f"{base}/v1/leads/{quote(args.lead_id, safe='')}/stage", body))
     if args.action == "find":
         return _print(*_request("GET", f"{base}/v1/leads?{urlencode({'email': args.email})}"))
     if args.action == "timeline":

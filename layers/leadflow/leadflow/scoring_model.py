@@ -43,6 +43,42 @@ def default_model() -> ScoringModel:
     return load_model_file(DEFAULT_MODEL_FILE)
 
 
+MAX_AGE_SECONDS = 300  # an edited SSM model is picked up within five minutes, without a deploy
+
+
+def current_model() -> ScoringModel:
+    """The model in force: LEADFLOW_SCORING_MODEL_FILE, else the SSM parameter LEADFLOW_SCORING_PARAMETER (on
+    AWS; read through Powertools, cached MAX_AGE_SECONDS), else the shipped default file.
+
+    Raises ScoringModelInvalid (file/parameter, line, field) for a bad model and UpstreamUnavailable when the
+    parameter cannot be read (the caller answers 503 with Retry-After).
+    """
+    from leadflow.config import settings
+
+    config = settings()
+    if config.scoring_model_file:
+        return load_model_file(config.scoring_model_file)
+    if config.scoring_parameter:
+        from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS
+
+        from leadflow.errors import UpstreamUnavailable
+
+        try:
+            text = parameters.get_parameter(config.scoring_parameter, max_age=MAX_AGE_SECONDS)
+        except parameters.exceptions.GetParameterError as exc:
+            raise UpstreamUnavailable("The scoring model could not be read; retry shortly.") from exc
+        source = f"ssm:{config.scoring_parameter}"
+        if str(text).strip() == "default":  # the stack's placeholder: the model is larger than a stack parameter
+            if DEFAULT_MODEL_FILE.exists():
+                return default_model()
+            hint = (
+                "put the model YAML there (aws ssm put-parameter --overwrite --value file://infra/scoring/default.yaml)"
+            )
+            raise ScoringModelInvalid(source, [f"{source}:1: holds the placeholder 'default': {hint}"])
+        return load_model(str(text), source)
+    return default_model()
+
+
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -52,10 +88,13 @@ def _display(path: Path) -> str:
 
 @lru_cache(maxsize=8)
 def _load(text: str, source: str) -> ScoringModel:
+    from leadflow.schemas import conforms
+
     node, document = _parse(text, source)
     problems: list[tuple[tuple, str]] = []
-    for error in _validator().iter_errors(document):
-        problems.extend(_schema_problems(error))
+    if conforms(SCHEMA, document) is not True:  # the stdlib fast path; jsonschema decides and explains the rest
+        for error in _validator().iter_errors(document):
+            problems.extend(_schema_problems(error))
     if not problems:
         try:
             return compile_model(document, digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:12])

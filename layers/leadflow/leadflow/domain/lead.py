@@ -153,6 +153,10 @@ def lead_view(lead: dict, conflicts: list[dict] | None = None) -> dict:
         "updated_at": lead.get("updated_at"),
         "version": int(lead.get("version") or 0),
     }
+    # Scoring and qualification (persona and stage times from scoring; suppression from events)
+    for name in ("persona", "mql_at", "stage_changed_at", "suppressed"):
+        if lead.get(name):
+            view[name] = lead[name]
     if lead.get("disqualified_reasons"):
         view["disqualified_reasons"] = list(lead["disqualified_reasons"])
     if lead.get("is_test"):

@@ -131,9 +131,17 @@ def _conforms(node: Any, instance: Any, root: dict) -> bool | None:  # noqa: C90
             ok = not isinstance(instance, str) or _pattern(value).search(instance) is not None
         elif keyword == "format":
             ok = _format_ok(value, instance)
-        elif keyword in ("minimum", "maximum"):
+        elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             number = isinstance(instance, int | float) and not isinstance(instance, bool)
-            ok = not number or (instance >= value if keyword == "minimum" else instance <= value)
+            ok = (
+                not number
+                or {
+                    "minimum": instance >= value,
+                    "maximum": instance <= value,
+                    "exclusiveMinimum": instance > value,
+                    "exclusiveMaximum": instance < value,
+                }[keyword]
+            )
         elif keyword == "maxItems":
             ok = not isinstance(instance, list) or len(instance) <= value
         elif keyword == "minItems":
@@ -158,6 +166,12 @@ def _conforms(node: Any, instance: Any, root: dict) -> bool | None:  # noqa: C90
                         break
         elif keyword == "maxProperties":
             ok = not isinstance(instance, dict) or len(instance) <= value
+        elif keyword == "minProperties":
+            ok = not isinstance(instance, dict) or len(instance) >= value
+        elif keyword == "dependentRequired":
+            ok = not isinstance(instance, dict) or all(
+                all(other in instance for other in needed) for name, needed in value.items() if name in instance
+            )
         elif keyword == "required":
             ok = not isinstance(instance, dict) or all(name in instance for name in value)
         elif keyword == "properties":

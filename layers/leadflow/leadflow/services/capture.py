@@ -13,10 +13,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadflow.config import settings
 from leadflow.domain.attribution import ad_click_keys, attach_ad_click
 from leadflow.domain.capture import prepare
+from leadflow.domain.engagement import rescore
 from leadflow.domain.identity import Resolution, email_key, key_kind, phone_key, resolve
 from leadflow.domain.lead import Submission, merge_submission, new_lead
 from leadflow.domain.model import LeadInput
-from leadflow.errors import StoreUnavailable
+from leadflow.domain.scoring_model import ScoringModel
+from leadflow.errors import StoreUnavailable, UpstreamUnavailable
 from leadflow.observability import logger, metrics
 from leadflow.store import leads as store
 
@@ -37,8 +39,9 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
     now = now or utcnow()
     sub = prepare(inp, settings().default_phone_region, now)
     suspects: set[str] = set()  # conflicting owners a lost transaction found erasing or gone
+    model = _scoring_model()
     for attempt in range(MAX_ATTEMPTS):
-        found = store.lookup_keys(sub.keys, sub.event_key, ad_click_keys(sub.touch))
+        found = store.lookup_keys(sub.keys, sub.event_key, ad_click_keys(sub.touch), email=sub.email)
         if found.answer:
             erased = found.answer.get("status") == "erased"
             metrics.add_metric(name="DeliveryErased" if erased else "DeliveryRepeated", unit=MetricUnit.Count, value=1)
@@ -54,8 +57,14 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
             lead = merge_submission(existing, sub, resolution.claim, now)
             status = "merged"
         answer = {"lead_id": lead["lead_id"], "status": status}
+        history: list[tuple[str, dict]] = []
+        if model is not None:  # the profile may change the fit (and so the grade and the stage)
+            scored = rescore(lead, model, now, f"capture: {sub.source}", sub.source)
+            lead, history = scored.lead, scored.history
+        # A new lead's email: no anonymous event may slip in unseen between the lookup and the write.
+        no_marker = sub.email if status == "created" and sub.email and not found.waiting else None
         try:
-            _save(lead, sub, status == "created", resolution, dangling, answer, now)
+            _save(lead, sub, status == "created", resolution, dangling, answer, now, history, no_marker)
         except store.WriteConflict as lost:
             if lost.reason == "delivery_exists":
                 continue  # a concurrent redelivery won: the next lookup returns its answer
@@ -69,6 +78,10 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
             metrics.add_metric(name="IdentityConflict", unit=MetricUnit.Count, value=len(resolution.conflicts))
         if dangling:
             metrics.add_metric(name="IdentityRepaired", unit=MetricUnit.Count, value=len(dangling))
+        if found.waiting and sub.email and model is not None and sub.email == lead.get("email"):
+            from leadflow.services.events import adopt_anonymous
+
+            adopt_anonymous(lead["lead_id"], sub.email, model, now, source="anonymous")
         logger.info(
             "lead captured",
             extra={
@@ -82,6 +95,18 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
         )
         return answer
     raise StoreUnavailable("The lead could not be stored under contention; retry shortly.")
+
+
+def _scoring_model() -> ScoringModel | None:
+    """The scoring model, or None when it cannot be read or is invalid: the lead is still captured (unscored;
+    its next event scores it), never refused for a configuration problem (logged and alarmed)."""
+    from leadflow.services.events import scoring_model
+
+    try:
+        return scoring_model()
+    except UpstreamUnavailable:
+        metrics.add_metric(name="ScoringSkipped", unit=MetricUnit.Count, value=1)
+        return None
 
 
 def _resolve_live(
@@ -123,6 +148,8 @@ def _save(
     dangling: dict[str, str],
     answer: dict,
     now: datetime,
+    history: list[tuple[str, dict]],
+    no_marker: str | None,
 ) -> None:
     conflicts = resolution.conflicts
     stamp = sub.touch["captured_at"]
@@ -148,4 +175,6 @@ def _save(
         answer=answer,
         now=lead["updated_at"],
         delivery_expires_at=int((now + timedelta(days=settings().delivery_ttl_days)).timestamp()),
+        history=history,
+        no_marker=no_marker,
     )

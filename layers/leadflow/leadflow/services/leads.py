@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadflow.config import settings
 from leadflow.domain.lead import lead_view
 from leadflow.domain.normalise import normalise_email
-from leadflow.errors import FieldError, NotFound, ValidationFailed
+from leadflow.errors import FieldError, NotFound, StoreUnavailable, ValidationFailed
 from leadflow.observability import logger, metrics
 from leadflow.store import leads as store
 
@@ -48,3 +48,32 @@ def erase_lead(lead_id: str, now: datetime | None = None) -> None:
         raise NotFound(f"No lead with id {lead_id}.")
     metrics.add_metric(name="LeadErased", unit=MetricUnit.Count, value=1)
     logger.info("lead erased", extra={"lead_id": lead_id})
+
+
+def set_stage(lead_id: str, stage: str, reason: str, source: str = "operator", now: datetime | None = None) -> dict:
+    """Move a lead to `stage` (the funnel's rules: 409 for a forbidden move), recorded as a stage HistoryItem.
+
+    Written at the version read (a concurrent event or capture makes it read and decide again)."""
+    from leadflow.domain import lifecycle
+    from leadflow.domain.attribution import iso
+    from leadflow.store import events as event_store
+
+    _check_id(lead_id)
+    for _ in range(5):
+        now_at = now or datetime.now(UTC)
+        lead = store.get_lead(lead_id)
+        if lead is None or lead.get("erasing"):
+            raise NotFound(f"No lead with id {lead_id}.")
+        move = lifecycle.transition(lead.get("lifecycle_stage") or "lead", stage, reason, source, now_at)
+        updated = lifecycle.apply_transition(lead, move)
+        updated["updated_at"] = iso(now_at)
+        try:
+            event_store.save_event(
+                updated, [], [("stage", move.as_dict())], answer=None, now=iso(now_at), delivery_expires_at=0
+            )
+        except store.WriteConflict:
+            continue
+        metrics.add_metric(name="StageSet", unit=MetricUnit.Count, value=1)
+        logger.info("stage set", extra={"lead_id": lead_id, "from": move.from_stage, "to": move.to_stage})
+        return get_lead(lead_id)
+    raise StoreUnavailable("The lead kept changing; retry shortly.")

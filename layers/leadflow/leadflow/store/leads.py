@@ -30,17 +30,21 @@ from leadflow.domain.identity import email_key, phone_key
 from leadflow.errors import StoreUnavailable
 from leadflow.store.clicks import click_view
 from leadflow.store.models import (
+    ANON_MARKER_SK,
     CLICK_SK,
     DELIVERY_SK,
     IDENTITY_SK,
     LEAD_SK,
     AnyItem,
     ConflictItem,
+    HistoryItem,
     KeyItem,
     LeadItem,
     LookupItem,
     TouchItem,
+    anonymous_pk,
     connection,
+    history_sk,
     lead_pk,
 )
 
@@ -64,6 +68,7 @@ class KeyLookup:
     owners: dict[str, str]  # identity key → lead id
     answer: dict | None  # the answer already given to this delivery, if any
     clicks: dict[str, dict] = field(default_factory=dict)  # ad click key → the announced click
+    waiting: bool = False  # anonymous events wait for the submission's email (its ANON# marker exists)
 
 
 def _plain(value: Any) -> Any:
@@ -99,17 +104,24 @@ def _connection() -> Connection:
     return connection()
 
 
-def lookup_keys(keys: list[str], delivery_key: str | None, click_keys: list[str] | None = None) -> KeyLookup:
+def lookup_keys(
+    keys: list[str], delivery_key: str | None, click_keys: list[str] | None = None, email: str | None = None
+) -> KeyLookup:
     wanted = [(key, IDENTITY_SK) for key in keys]
     if delivery_key:
         wanted.append((delivery_key, DELIVERY_SK))
     wanted += [(key, CLICK_SK) for key in click_keys or ()]
+    if email:
+        wanted.append((anonymous_pk(email), ANON_MARKER_SK))
     owners: dict[str, str] = {}
     answer = None
     clicks: dict[str, dict] = {}
+    waiting = False
     try:
         for item in LookupItem.batch_get(wanted, consistent_read=True):
-            if item.sk == DELIVERY_SK:
+            if item.sk == ANON_MARKER_SK:
+                waiting = True
+            elif item.sk == DELIVERY_SK:
                 answer = dict(ERASED_ANSWER) if item.entity == TOMBSTONE else _plain(item.answer)
             elif item.sk == CLICK_SK:
                 clicks[item.pk] = click_view(item)
@@ -117,7 +129,7 @@ def lookup_keys(keys: list[str], delivery_key: str | None, click_keys: list[str]
                 owners[item.pk] = item.lead_id
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-    return KeyLookup(owners, answer, clicks)
+    return KeyLookup(owners, answer, clicks, waiting)
 
 
 def get_lead(lead_id: str) -> dict | None:
@@ -167,13 +179,17 @@ def save_capture(
     now: str,
     delivery_expires_at: int,
     replace: dict[str, str] | None = None,
+    history: list[tuple[str, dict]] | None = None,
+    no_marker: str | None = None,
 ) -> None:
     """Write a capture atomically: the lead, its new identity keys, the touch, conflicts and the delivery.
 
     The transaction conditions on every lead it writes to: a merged lead at the version read and not
     erasing, and each conflicting key's owner present and not erasing (its conflict twin is written into
     that owner's partition). `replace` maps a claimed key to the lead id of a dangling identity item
-    (its lead erased or gone): the item is taken over only while it still names that lead.
+    (its lead erased or gone): the item is taken over only while it still names that lead. `history` are the
+    (kind, detail) timeline entries of the score and stage changes; `no_marker` (an email) checks that no
+    anonymous event of it arrived since the lookup (one did: `lead_changed`, and the retry adopts it).
     """
     lead_id = lead["lead_id"]
     item = _lead_item(lead)
@@ -183,6 +199,10 @@ def save_capture(
     ops: list[tuple[str, str]] = [("owner", other) for other in others]
     try:
         with TransactWrite(connection=_connection()) as tx:
+            if no_marker:
+                marker = (anonymous_pk(no_marker), ANON_MARKER_SK)
+                tx.condition_check(KeyItem, *marker, condition=KeyItem.pk.does_not_exist())
+                ops.insert(0, ("marker", no_marker))
             for other in others:
                 tx.condition_check(
                     LeadItem,
@@ -242,6 +262,20 @@ def save_capture(
                 )
                 tx.save(delivery, condition=KeyItem.pk.does_not_exist())
                 ops.append(("delivery", delivery_key))
+            for n, (kind, detail) in enumerate(history or ()):
+                entry = HistoryItem(
+                    lead_pk(lead_id),
+                    history_sk(now, kind, f"{touch_sk[-12:]}{n}"),
+                    entity="history",
+                    lead_id=lead_id,
+                    kind=kind,
+                    at=now,
+                    detail=_compact(detail),
+                    source=detail.get("source"),
+                    created_at=now,
+                )
+                tx.save(entry)
+                ops.append(("history", lead_id))
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
         failed = [
@@ -256,7 +290,7 @@ def save_capture(
             raise WriteConflict("key_taken") from exc
         if "owner" in kinds:
             raise WriteConflict("owner_gone", frozenset(ref for kind, ref in failed if kind == "owner")) from exc
-        if "lead" in kinds or exc.cause_response_code == "TransactionCanceledException":
+        if "lead" in kinds or "marker" in kinds or exc.cause_response_code == "TransactionCanceledException":
             # A version mismatch, an erasure that started, or a concurrent transaction on the same items.
             raise WriteConflict("lead_changed") from exc
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
@@ -316,6 +350,11 @@ def erase_lead(lead_id: str, *, now: datetime, delivery_ttl: timedelta) -> bool:
         from leadflow.store import quarantine  # imports this module: bound late
 
         quarantine.erase_for_keys(sorted(identity))
+        # 1c. Events that waited for the person's email (anonymous) and their deliveries (tombstoned).
+        from leadflow.store import events  # imports this module: bound late
+
+        emails = sorted(key.removeprefix("EMAIL#") for key in identity if key.startswith("EMAIL#"))
+        events.erase_anonymous(emails, stamp, int((now + delivery_ttl).timestamp()))
         # 2. Identity items, found directly by key (never by what points at them), while still the lead's.
         for key in sorted(identity):
             _delete_if(KeyItem(key, IDENTITY_SK), KeyItem.lead_id == lead_id)

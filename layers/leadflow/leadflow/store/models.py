@@ -14,6 +14,7 @@ Items, all carrying `entity` so stream consumers can filter:
 - event     pk=LEAD#<id>      sk=EVENT#<occurred_at>#<id>     one engagement event (email_click, page_view, ...)
 - history   pk=LEAD#<id>      sk=HIST#<at>#<kind>#<id>        a change worth a timeline entry: score, stage,
              owner, push, journey send, CRM feedback, conversion (kind + PII-free detail)
+- anonymous pk=ANON#<email>   sk=EVENT#<occurred_at>#<id> | MARKER   events of an email no lead holds yet (TTL)
 The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
 ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
@@ -155,6 +156,7 @@ class LeadItem(_Table):
     stage_changed_at = UnicodeAttribute(null=True)
     suppressed = MapAttribute(null=True)  # {reason, since, until, source}: unsubscribe, bounce, complaint, CRM reason
     owner = MapAttribute(null=True)  # {id, name, team, rule, assigned_at} once routed
+    engagement = ListAttribute(null=True)  # compact, capped summary of scored events (domain/engagement.py)
     version = VersionAttribute()
 
 
@@ -199,6 +201,26 @@ class HistoryItem(_Table):
     detail = MapAttribute(default=dict)
     source = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+
+
+class AnonymousEventItem(_Table):
+    """`ANON#<email>` / `EVENT#<occurred_at>#<id>`: an event for an email no lead holds yet (TTL). Applied to
+    the lead when that email becomes one; `ANON#<email>` / `MARKER` says some are waiting (capture reads it)."""
+
+    type = UnicodeAttribute(null=True)
+    occurred_at = UnicodeAttribute(null=True)
+    properties = MapAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    delivery_key = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+ANON_MARKER_SK = "MARKER"
+
+
+def anonymous_pk(email: str) -> str:
+    return f"ANON#{email}"
 
 
 def event_sk(occurred_at: str, event_id: str) -> str:
@@ -285,6 +307,10 @@ class LookupItem(KeyItem, ClickItem):
     """What capture's one BatchGetItem reads: identity, delivery and click items."""
 
 
+class EventLookupItem(LeadItem, KeyItem):
+    """What an engagement event's one BatchGetItem reads: a lead, a delivery, an identity item or a marker."""
+
+
 class AnyItem(_Table):
     """Every item of a lead's partition, read for erasure (only what erasure needs is declared)."""
 
@@ -304,10 +330,12 @@ ALL_MODELS = (
     ConflictItem,
     EventItem,
     HistoryItem,
+    AnonymousEventItem,
     AnyItem,
     ClickItem,
     LookupItem,
     LeadKeyItem,
+    EventLookupItem,
     QuarantineItem,
     QuarantineKeyItem,
 )

@@ -1,0 +1,203 @@
+"""Engagement events (`POST /v1/events`): each event scores its lead exactly once, whatever the concurrency.
+
+Per event, by `lead_id`: 1 BatchGetItem (its delivery item + the lead) + 1 TransactWriteItems (the lead at the
+version read with its new score, stage and engagement summary; the EventItem; the delivery; HistoryItems).
+By email: the BatchGetItem reads the email's identity item instead, then 1 GetItem of the lead. A lost race
+(another event or capture changed the lead) cancels the transaction; the event is read and applied again.
+A redelivery (same `webhook-id`, same index; or the same event `id` from any delivery) is answered from its
+delivery item and changes nothing.
+
+Events of an email no lead holds are kept under `ANON#<email>` for LEADFLOW_ANONYMOUS_EVENT_DAYS and applied
+when the email becomes a lead (capture sees the marker in the BatchGetItem it already makes).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from leadflow.config import settings
+from leadflow.domain.attribution import iso
+from leadflow.domain.engagement import MAX_EVENTS, Event, apply_events, event_list, parse_events
+from leadflow.domain.scoring_model import ScoringModel
+from leadflow.errors import FieldError, ScoringModelInvalid, StoreUnavailable, UpstreamUnavailable, ValidationFailed
+from leadflow.observability import logger, metrics
+from leadflow.sources.base import event_key
+from leadflow.store import events as store
+from leadflow.store import leads as lead_store
+from leadflow.store.leads import WriteConflict
+
+SOURCE = "events"
+MAX_ATTEMPTS = 12
+ADOPT_CHUNK = 30  # anonymous events applied per transaction (each is an EventItem put and an item delete)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def scoring_model() -> ScoringModel:
+    """The model in force; a bad one is logged (file, line, field), counted for the alarm, and answered 503 so
+    senders retry after the fix instead of losing events."""
+    from leadflow.scoring_model import current_model
+
+    try:
+        return current_model()
+    except ScoringModelInvalid as invalid:
+        logger.error("scoring model refused", extra={"source": invalid.source, "problems": invalid.problems[:20]})
+        metrics.add_metric(name="ScoringModelInvalid", unit=MetricUnit.Count, value=1)
+        raise UpstreamUnavailable("The scoring model is not valid; retry after it is fixed.") from None
+
+
+def record_delivery(webhook_id: str, document: Any, now: datetime | None = None) -> dict:
+    """Record one delivery's events; `{"received", "results": [{"index", "status", ...}]}` in event order."""
+    now = now or utcnow()
+    events = event_list(document)
+    if events and all(isinstance(e, FieldError) for e in events):
+        raise ValidationFailed(list(events))
+    if not events:
+        raise ValidationFailed([FieldError("events", "send at least one event")])
+    if len(events) > MAX_EVENTS:
+        raise ValidationFailed([FieldError("events", f"at most {MAX_EVENTS} events per delivery, got {len(events)}")])
+    model = scoring_model()
+    max_age = timedelta(days=settings().event_max_age_days)
+    results = []
+    for parsed in parse_events(events, now, max_age):
+        if parsed.event is None:
+            results.append(
+                {"index": parsed.index, "status": "rejected", "errors": [e.as_dict() for e in parsed.errors]}
+            )
+        else:
+            results.append(record_event(webhook_id, parsed.event, model, now))
+    for status in {r["status"] for r in results}:
+        count = sum(1 for r in results if r["status"] == status)
+        metrics.add_metric(name=f"Events{status.capitalize()}", unit=MetricUnit.Count, value=count)
+    return {"received": len(events), "results": results}
+
+
+def _reference(webhook_id: str, event: Event) -> tuple[str, str]:
+    """The event's delivery key and what identifies this occurrence of it (to tell a duplicate apart)."""
+    occurrence = f"{webhook_id}#{event.index}"
+    return event_key(SOURCE, f"id:{event.event_id}" if event.event_id else occurrence), occurrence
+
+
+def _answered(stored: dict, index: int, occurrence: str) -> dict:
+    if stored.get("status") == "erased":
+        return _rejected(index, "lead_id", "belongs to an erased lead; nothing was stored")
+    status = stored.get("status")
+    if stored.get("occurrence") not in (None, occurrence):
+        status = "duplicate"  # the same event id came in another delivery (or twice in this one)
+    return {"index": index, "status": status, "lead_id": stored.get("lead_id")}
+
+
+def _rejected(index: int, field: str, message: str) -> dict:
+    return {"index": index, "status": "rejected", "errors": [{"field": field, "message": message}]}
+
+
+def record_event(webhook_id: str, event: Event, model: ScoringModel, now: datetime) -> dict:
+    key, occurrence = _reference(webhook_id, event)
+    config = settings()
+    stamp = iso(now)
+    delivery_expires = int((now + timedelta(days=config.delivery_ttl_days)).timestamp())
+    for attempt in range(MAX_ATTEMPTS):
+        found = store.read_for_event(key, lead_id=event.lead_id, email=event.email)
+        if found.answer:
+            return _answered(found.answer, event.index, occurrence)
+        lead = found.lead
+        new = store.NewEvent(event.type, event.occurred_at, event.properties, SOURCE, key)
+        try:
+            if event.email is not None:
+                if found.owner is None:
+                    answer = {"status": "anonymous", "lead_id": None, "occurrence": occurrence}
+                    expires = int((now + timedelta(days=config.anonymous_event_days)).timestamp())
+                    store.save_anonymous(
+                        event.email,
+                        new,
+                        answer=answer,
+                        now=stamp,
+                        expires_at=expires,
+                        delivery_expires_at=delivery_expires,
+                    )
+                    logger.info("event kept anonymous", extra={"type": event.type})
+                    return {"index": event.index, "status": "anonymous", "lead_id": None}
+                lead = lead_store.get_lead(found.owner)
+            if lead is None or lead.get("erasing"):
+                field = "lead_id" if event.lead_id is not None else "email"
+                return _rejected(event.index, field, "no lead has it (unknown or erased); nothing was stored")
+            outcome = apply_events(lead, [event], model, now, SOURCE)
+            answer = {"status": "accepted", "lead_id": lead["lead_id"], "occurrence": occurrence}
+            store.save_event(
+                outcome.lead, [new], outcome.history, answer=answer, now=stamp, delivery_expires_at=delivery_expires
+            )
+        except WriteConflict as lost:
+            if lost.reason != "delivery_exists":
+                time.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+            continue
+        _log_outcome(lead["lead_id"], event.type, outcome.history)
+        if found.waiting and event.email:
+            adopt_anonymous(lead["lead_id"], event.email, model, now)
+        return {"index": event.index, "status": "accepted", "lead_id": lead["lead_id"]}
+    raise StoreUnavailable("The event could not be stored under contention; retry shortly.")
+
+
+def _log_outcome(lead_id: str, event_type: str, history: list[tuple[str, dict]]) -> None:
+    kinds = [kind for kind, _ in history]
+    logger.info("event recorded", extra={"lead_id": lead_id, "type": event_type, "changes": kinds})
+    if "stage" in kinds:
+        metrics.add_metric(name="LeadQualified", unit=MetricUnit.Count, value=1)
+
+
+def adopt_anonymous(lead_id: str, email: str, model: ScoringModel, now: datetime, source: str = SOURCE) -> int:
+    """Apply the events that waited for this email to its lead (each exactly once); how many were applied.
+
+    Best effort after the lead's own write succeeded: a failure leaves the events and their marker in place,
+    so the next capture or event of the email applies them (until their TTL)."""
+    applied = 0
+    try:
+        waiting, marker = store.anonymous_events(email)
+        for attempt in range(MAX_ATTEMPTS):
+            if not waiting:
+                break
+            lead = lead_store.get_lead(lead_id)
+            if lead is None or lead.get("erasing"):
+                return applied
+            chunk = waiting[:ADOPT_CHUNK]
+            events = [
+                Event(i, e["type"], e["occurred_at"], dict(e["properties"] or {}), lead_id=lead_id)
+                for i, e in enumerate(chunk)
+            ]
+            outcome = apply_events(lead, events, model, now, source)
+            new = [
+                store.NewEvent(
+                    e["type"],
+                    e["occurred_at"],
+                    dict(e["properties"] or {}),
+                    e["source"] or source,
+                    e["delivery_key"],
+                    adopted_sk=e["sk"],
+                )
+                for e in chunk
+            ]
+            try:
+                store.save_event(
+                    outcome.lead, new, outcome.history, answer=None, now=iso(now), delivery_expires_at=0, email=email
+                )
+            except WriteConflict:
+                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+                waiting, marker = store.anonymous_events(email)  # another adopter may have taken some
+                continue
+            applied += len(chunk)
+            waiting = waiting[ADOPT_CHUNK:]
+        if not waiting:
+            store.drop_marker(email, marker)
+    except StoreUnavailable:
+        logger.warning("anonymous events not applied yet", extra={"lead_id": lead_id, "applied": applied})
+        return applied
+    if applied:
+        metrics.add_metric(name="AnonymousEventsApplied", unit=MetricUnit.Count, value=applied)
+        logger.info("anonymous events applied", extra={"lead_id": lead_id, "applied": applied})
+    return applied

@@ -102,8 +102,9 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
     "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
     "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
-    # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#
-    "CaptureEventsFunction": _CAPTURE,
+    # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#;
+    # a journey waiting for the event: its journey map (UpdateItem) and timeline entry
+    "CaptureEventsFunction": _CAPTURE | {"UpdateItem"},
     # reads, and erasure as a retryable procedure (markers, tombstones, deletes, transactions)
     "LeadsApiFunction": {
         "GetItem",
@@ -310,6 +311,51 @@ def test_the_dynamodb_check_refuses_a_wildcard(template):
     # Then the check refuses it
     with pytest.raises(AssertionError, match="wildcard"):
         dynamodb_actions(widened, "CaptureFormFunction")
+
+
+# -------------------------------------------------------------------------------------- Step Functions
+_EXECUTIONS = "arn:aws:states:eu-west-1:123456789012:execution:${JourneyStateMachine.Name}:*"
+# (action, resource) pairs: only the journey state machine, each function only the calls its code makes
+STATES_ALLOWED: dict[str, set[tuple[str, str]]] = {
+    "JourneyRouterFunction": {
+        ("states:StartExecution", "Ref:JourneyStateMachine"),
+        ("states:StopExecution", _EXECUTIONS),
+    },
+    # an event a journey waits for hands the parked execution its task token back
+    "CaptureEventsFunction": {("states:SendTaskSuccess", "Ref:JourneyStateMachine")},
+}
+
+
+def states_grants(template: dict, function: str) -> set[tuple[str, str]]:
+    grants = set()
+    for statement in _statements(template, function):
+        for action in _as_list(statement["Action"]):
+            if action == "*" or action.lower().startswith("states:"):
+                assert "*" not in action and "?" not in action, f"{function}: wildcard action {action}"
+                for resource in _as_list(statement["Resource"]):
+                    is_ref = isinstance(resource, dict) and "Ref" in resource
+                    grants.add((action, "Ref:" + resource["Ref"] if is_ref else _resolve(resource)))
+    return grants
+
+
+@pytest.mark.parametrize("function", sorted(DYNAMODB_ALLOWED))
+def test_each_function_has_only_its_allowed_step_functions_grants(template, function):
+    # When the function's Step Functions actions and their resources are read
+    grants = states_grants(template, function)
+
+    # Then they are exactly its allow-list (none for a function not listed)
+    assert grants == STATES_ALLOWED.get(function, set()), function
+
+
+def test_the_step_functions_check_refuses_a_wider_resource(template):
+    # Given the events function granted SendTaskSuccess on every state machine
+    widened = copy.deepcopy(template)
+    statements = widened["Resources"]["CaptureEventsFunction"]["Properties"]["Policies"][0]["Statement"]
+    statements.append({"Effect": "Allow", "Action": "states:SendTaskSuccess", "Resource": "*"})
+    # Then the check sees the extra grant
+    assert ("states:SendTaskSuccess", "*") in states_grants(widened, "CaptureEventsFunction")
+    with pytest.raises(AssertionError):
+        test_each_function_has_only_its_allowed_step_functions_grants(widened, "CaptureEventsFunction")
 
 
 # ---------------------------------------------------------------------------------------------- routes

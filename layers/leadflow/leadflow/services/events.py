@@ -9,6 +9,11 @@ delivery item and changes nothing.
 
 Events of an email no lead holds are kept under `ANON#<email>` for LEADFLOW_ANONYMOUS_EVENT_DAYS and applied
 when the email becomes a lead (capture sees the marker in the BatchGetItem it already makes).
+
+After an event is stored, a journey waiting for its type (the lead's `journey.waiting_for`, as the transaction
+wrote it) is resumed (`journeys.resume_on_event`: 1 GetItem, 1 UpdateItem, 1 PutItem, SendTaskSuccess); only
+then, so a resume never runs for an event that was not stored, and a failed resume (logged, counted as
+`JourneyResumeFailed`) never un-accepts it: the journey goes on at its timeout. Other events make no extra call.
 """
 
 from __future__ import annotations
@@ -138,6 +143,7 @@ def record_event(webhook_id: str, event: Event, model: ScoringModel, now: dateti
                 time.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
             continue
         _log_outcome(lead["lead_id"], event.type, outcome.history)
+        _resume_journey(outcome.lead, event.type)
         if found.waiting and event.email:
             adopt_anonymous(lead["lead_id"], event.email, model, now)
         return {"index": event.index, "status": "accepted", "lead_id": lead["lead_id"]}
@@ -149,6 +155,25 @@ def _log_outcome(lead_id: str, event_type: str, history: list[tuple[str, dict]])
     logger.info("event recorded", extra={"lead_id": lead_id, "type": event_type, "changes": kinds})
     if "stage" in kinds:
         metrics.add_metric(name="LeadQualified", unit=MetricUnit.Count, value=1)
+
+
+def _resume_journey(lead: dict, event_type: str) -> None:
+    """Resume the lead's journey if it waits for this event type; after the event's transaction committed."""
+    if (lead.get("journey") or {}).get("waiting_for") != event_type:
+        return
+    from leadflow.services import journeys
+
+    try:
+        resumed = journeys.resume_on_event(lead["lead_id"], event_type)
+    except Exception as exc:  # noqa: BLE001 - the event is stored and accepted whatever happens here
+        logger.warning(
+            "journey not resumed", extra={"lead_id": lead["lead_id"], "type": event_type, "error": type(exc).__name__}
+        )
+        metrics.add_metric(name="JourneyResumeFailed", unit=MetricUnit.Count, value=1)
+        return
+    if resumed:
+        logger.info("journey resumed", extra={"lead_id": lead["lead_id"], "type": event_type})
+        metrics.add_metric(name="JourneysResumed", unit=MetricUnit.Count, value=1)
 
 
 def adopt_anonymous(lead_id: str, email: str, model: ScoringModel, now: datetime, source: str = SOURCE) -> int:

@@ -1,6 +1,7 @@
-"""`leadflow up` pushes qualified leads: a signed webhook makes a lead, qualification (what scoring does,
-set here through the store until the events route lands), the contact appears in the local HubSpot CRM and
-the local Salesforce, and the CRM ids appear in `GET /v1/leads/{id}`; the terminal says `pushed hubspot`."""
+"""`leadflow up` pushes qualified leads: a signed webhook makes a lead, qualification (signed engagement
+events through `POST /v1/events` that the shipped default scoring model turns into an MQL; or, with an
+owner routed to it, set through the store), the contact appears in the local HubSpot CRM and the local
+Salesforce, and the CRM ids appear in `GET /v1/leads/{id}`; the terminal says `pushed hubspot`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,3 +83,48 @@ def test_a_qualified_lead_reaches_both_local_crms_and_its_ids_show_on_the_lead(s
     time.sleep(0.8)
     pushed = [line for line in stack.lines if line.startswith("pushed hubspot")]
     assert pushed and lead_id in pushed[0] and "@" not in " ".join(stack.lines)
+
+
+def _signed(stack, path: str, document: dict, secret: str, msg_id: str) -> tuple[int, dict]:
+    body = json.dumps(document).encode()
+    return _json("POST", stack.url + path, body, standard_webhook_headers(body, dev_secret(secret), msg_id))
+
+
+def test_engagement_events_qualify_a_lead_and_it_reaches_the_crm(stack):
+    # Given a senior person at an ICP-sized software company, captured from a signed webhook over HTTP
+    hot = {"email": "vp@globex.example.org", "first_name": "Grace", "last_name": "Hopper", "company": "Globex",
+           "job_title": "VP Engineering", "company_size": "1000", "industry": "software", "country": "US"}  # fmt: skip
+    status, answer = _signed(
+        stack, "/v1/webhooks/generic", {"type": "lead.submitted", "data": hot}, "webhooks/generic", "msg_hot_e2e"
+    )
+    assert status == 200
+    lead_id = answer["leads"][0]["lead_id"]
+    assert _json("GET", f"{stack.url}/v1/leads/{lead_id}")[1]["lifecycle_stage"] == "lead"
+
+    # When their engagement arrives as signed events over HTTP: pricing, an email click, a webinar, a meeting
+    now = datetime.now(UTC)
+    at = [(now - timedelta(minutes=m)).isoformat() for m in (30, 20, 10, 0)]
+    events = [
+        {"type": "page_view", "email": hot["email"], "occurred_at": at[0], "properties": {"url": "/pricing"}},
+        {"type": "email_click", "email": hot["email"], "occurred_at": at[1]},
+        {"type": "webinar_attended", "lead_id": lead_id, "occurred_at": at[2]},
+        {"type": "meeting_booked", "lead_id": lead_id, "occurred_at": at[3]},
+    ]
+    status, answer = _signed(stack, "/v1/events", {"events": events}, "events", "msg_hot_events_e2e")
+    assert status == 202
+    assert [r["status"] for r in answer["results"]] == ["accepted"] * 4
+
+    # Then the lead is an MQL, and within seconds it is in the local HubSpot CRM and the local Salesforce,
+    # with both CRM ids on the lead
+    deadline = time.monotonic() + 20
+    lead: dict = {}
+    while time.monotonic() < deadline:
+        lead = _json("GET", f"{stack.url}/v1/leads/{lead_id}")[1]
+        if {"hubspot", "salesforce"} <= set(lead.get("crm") or {}):
+            break
+        time.sleep(0.2)
+    assert lead["lifecycle_stage"] == "mql"
+    contact = stack.crm.contact(hot["email"])
+    assert contact is not None
+    assert lead["crm"]["hubspot"]["id"] == contact["id"]
+    assert lead["crm"]["salesforce"]["id"] == stack.salesforce.record(lead_id)["Id"]

@@ -165,6 +165,26 @@ def test_events_function_calls_only_granted_actions(api, recorder, template):
     _assert_granted(template, "CaptureFormFunction", called)
 
 
+def test_events_resuming_a_waiting_journey_call_only_granted_actions(api, recorder, template, tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from leadflow.store.journeys import get_lead, update_journey
+    from tests.workflow.test_journey_wait_for_event import CLICK_OR_THREE_DAYS
+
+    journeys_file = tmp_path / "journeys.yaml"
+    journeys_file.write_text(CLICK_OR_THREE_DAYS, encoding="utf-8")
+    monkeypatch.setenv("LEADFLOW_JOURNEYS_FILE", str(journeys_file))
+    lead_id = api.post_form("website", {"email": "ida@example.org"}).json["lead_id"]
+    parked = {"name": "click", "status": "waiting_event", "waiting_for": "email_click", "task_token": "token-1"}
+    update_journey(lead_id, lambda lead: {**parked, "step": 1, "enrolment": 1})
+    # When the click its journey waits for arrives (the journey map and a timeline entry are written)
+    with recorder.calls() as called:
+        event = {"type": "email_click", "lead_id": lead_id, "occurred_at": datetime.now(UTC).isoformat()}
+        assert api.post_events({"events": [event]}, "msg_grants_resume").status == 202
+    assert "task_token" not in get_lead(lead_id)["journey"]  # the resume path ran
+    _assert_granted(template, "CaptureEventsFunction", called)
+
+
 def test_operator_api_calls_only_granted_actions(api, recorder, template):
     lead_id = api.post_form("website", {"email": "mary@example.org"}).json["lead_id"]
     api.post_form("website", {"email": "mary@example.org", "phone": "+14155550199"})

@@ -188,3 +188,18 @@ def test_quarantined_deliveries_page_the_operator(template):
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert "quarantine replay" in str(alarm["AlarmDescription"])
+
+
+def test_a_journey_an_event_could_not_resume_pages_the_operator(template):
+    # Given the template, when an accepted event fails to resume the journey waiting for it
+    alarms = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and any("JourneyResumeFailed" in str(m.get("Expression", "")) for m in r["Properties"].get("Metrics", []))
+    ]
+    # Then one alarm watches the metric the events service counts it as, and tells the alarm topic the first time
+    assert len(alarms) == 1
+    (alarm,) = alarms
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

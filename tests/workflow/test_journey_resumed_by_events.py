@@ -60,7 +60,7 @@ def test_a_signed_click_resumes_the_waiting_journey_and_another_event_does_not(w
     assert "task_token" not in get_lead(lead_id)["journey"]
 
 
-def test_a_failed_resume_leaves_the_click_accepted_and_the_journey_waiting(world, monkeypatch):
+def test_a_failed_resume_leaves_the_click_accepted_and_the_journey_waiting(world, monkeypatch, capsys):
     # Given a lead parked on its click, and the resume failing (the store or Step Functions down)
     world.use_journeys(LOOSE_CAP + CLICK_OR_THREE_DAYS.replace("timeout_days: 3", "timeout_days: 300"))
     lead_id = world.lead("7c1e0f2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
@@ -82,3 +82,5 @@ def test_a_failed_resume_leaves_the_click_accepted_and_the_journey_waiting(world
     assert [e["type"] for e in summary_events(lead["engagement"])] == ["email_click"]
     assert lead["journey"]["waiting_for"] == "email_click"
     assert world.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    # And the operator's alarm metric counted it (the function's EMF output)
+    assert '"JourneyResumeFailed":[1.0]' in capsys.readouterr().out

@@ -18,12 +18,20 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DeleteError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from leadflow.errors import StoreUnavailable
-from leadflow.store.leads import ERASED_ANSWER, TOMBSTONE, WriteConflict, _compact, _connection, _lead_dict, _lead_item
+from leadflow.store.leads import (
+    ERASED_ANSWER,
+    TOMBSTONE,
+    WriteConflict,
+    _compact,
+    _connection,
+    _lead_dict,
+    _lead_item,
+    _plain,
+)
 from leadflow.store.models import (
     ANON_MARKER_SK,
     DELIVERY_SK,
@@ -61,16 +69,6 @@ class NewEvent:
     delivery_key: str | None
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     adopted_sk: str | None = None  # the anonymous item this event was, deleted in the same transaction
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, MapAttribute):
-        return {k: _plain(v) for k, v in value.as_dict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def read_for_event(delivery_key: str, *, lead_id: str | None = None, email: str | None = None) -> EventRead:

@@ -31,6 +31,7 @@ from leadflow.store.leads import (
     _lead_dict,
     _lead_item,
     _plain,
+    _save_delivery,
 )
 from leadflow.store.models import (
     ANON_MARKER_SK,
@@ -151,16 +152,7 @@ def save_event(
                 )
                 ops.append("event")
                 if answer is not None and event.delivery_key:
-                    delivery = KeyItem(
-                        event.delivery_key,
-                        DELIVERY_SK,
-                        entity="delivery",
-                        lead_id=lead_id,
-                        answer=answer,
-                        created_at=now,
-                        expires_at=delivery_expires_at,
-                    )
-                    tx.save(delivery, condition=KeyItem.pk.does_not_exist())
+                    _save_delivery(tx, event.delivery_key, lead_id, answer, now, delivery_expires_at)
                     ops.append("delivery")
                 if event.adopted_sk and email:
                     tx.delete(
@@ -221,17 +213,7 @@ def save_anonymous(
             )
             ops.append("marker")
             if event.delivery_key:
-                tx.save(
-                    KeyItem(
-                        event.delivery_key,
-                        DELIVERY_SK,
-                        entity="delivery",
-                        answer=answer,
-                        created_at=now,
-                        expires_at=delivery_expires_at,
-                    ),
-                    condition=KeyItem.pk.does_not_exist(),
-                )
+                _save_delivery(tx, event.delivery_key, None, answer, now, delivery_expires_at)
                 ops.append("delivery")
     except TransactWriteError as exc:
         raise _conflict(exc, ops) from exc

@@ -90,6 +90,15 @@ def _compact(value: Any) -> Any:
     return value
 
 
+def _save_delivery(tx: TransactWrite, key: str, lead_id: str | None, answer: dict, now: str, expires_at: int) -> None:
+    """In `tx`, the delivery (idempotency) item with the answer given, only if no item holds the key yet (a
+    redelivery racing this one cancels the transaction)."""
+    item = KeyItem(
+        key, DELIVERY_SK, entity="delivery", lead_id=lead_id, answer=answer, created_at=now, expires_at=expires_at
+    )
+    tx.save(item, condition=KeyItem.pk.does_not_exist())
+
+
 def _lead_dict(item: LeadItem) -> dict:
     return {name: _plain(getattr(item, name)) for name in _LEAD_FIELDS}
 
@@ -251,16 +260,7 @@ def save_capture(
                     )
                     ops.append(("conflict", mine))
             if delivery_key:
-                delivery = KeyItem(
-                    delivery_key,
-                    DELIVERY_SK,
-                    entity="delivery",
-                    lead_id=lead_id,
-                    answer=answer,
-                    created_at=now,
-                    expires_at=delivery_expires_at,
-                )
-                tx.save(delivery, condition=KeyItem.pk.does_not_exist())
+                _save_delivery(tx, delivery_key, lead_id, answer, now, delivery_expires_at)
                 ops.append(("delivery", delivery_key))
             for n, (kind, detail) in enumerate(history or ()):
                 entry = HistoryItem(

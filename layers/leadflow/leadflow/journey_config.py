@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.domain.journey import EXIT_STAGES, Entry, Journey, SendPolicy, Touch, Wait
 from leadflow.errors import JourneyConfigInvalid
-from leadflow.yaml_config import parse, render, schema_problems
+from leadflow.yaml_config import parse, read, render, schema_problems
 
 SCHEMA = "journeys.v1.json"
 DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "journeys" / "default.yaml"
@@ -44,11 +44,7 @@ def load_journeys(text: str, source: str = "<journeys>") -> JourneyConfig:
 
 def load_journeys_file(path: str | Path) -> JourneyConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise JourneyConfigInvalid(str(path), [f"{path}: cannot be read: {error}"]) from None
-    return load_journeys(text, str(path))
+    return load_journeys(read(path, str(path), JourneyConfigInvalid), str(path))
 
 
 def configured_journeys() -> JourneyConfig:

@@ -17,7 +17,7 @@ from pathlib import Path
 from leadflow.domain.model import SUPPRESSION_EVENT_TYPES
 from leadflow.domain.scoring_model import ModelProblems, ScoringModel, compile_model
 from leadflow.errors import ScoringModelInvalid
-from leadflow.yaml_config import Problem, parse, render, schema_problems
+from leadflow.yaml_config import Problem, parse, read, render, schema_problems
 
 SCHEMA = "scoring_model.v1.json"
 # layers/leadflow/leadflow/scoring_model.py → the repository root is three folders up.
@@ -31,11 +31,7 @@ def load_model(text: str, source: str = "<scoring model>") -> ScoringModel:
 
 def load_model_file(path: str | Path) -> ScoringModel:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ScoringModelInvalid(_display(path), [f"{_display(path)}: cannot be read: {error}"]) from None
-    return load_model(text, _display(path))
+    return load_model(read(path, _display(path), ScoringModelInvalid), _display(path))
 
 
 def default_model() -> ScoringModel:

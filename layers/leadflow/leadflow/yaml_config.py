@@ -9,14 +9,24 @@ duplicate keys and broken YAML; `schema_problems` turns a jsonschema error into 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from leadflow.domain.scoring_model import format_path
 
 Problem = tuple[tuple, str]
+Invalid = Callable[[str, list[str]], Exception]  # (source, problem lines) → the error to raise
 
 
-def parse(text: str, source: str, invalid: Callable[[str, list[str]], Exception], empty: str) -> tuple[Any, Any]:
+def read(path: Path, source: str, invalid: Invalid) -> str:
+    """The file's UTF-8 text; `invalid(source, ["source: cannot be read: ..."])` is raised otherwise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise invalid(source, [f"{source}: cannot be read: {error}"]) from None
+
+
+def parse(text: str, source: str, invalid: Invalid, empty: str) -> tuple[Any, Any]:
     """The composed node tree and the document built from it; `invalid(source, lines)` is raised otherwise
     (`empty` is the message for a text without a document)."""
     import yaml  # lazy: only the code that loads a configuration pays for PyYAML

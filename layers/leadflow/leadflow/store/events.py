@@ -28,6 +28,7 @@ from leadflow.store.leads import (
     WriteConflict,
     _compact,
     _connection,
+    _failed_conditions,
     _lead_dict,
     _lead_item,
     _plain,
@@ -171,10 +172,7 @@ def save_event(
 
 
 def _conflict(exc: TransactWriteError, ops: list[str]) -> Exception:
-    reasons = exc.cancellation_reasons or []
-    failed = {
-        ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
-    }
+    failed = set(_failed_conditions(exc, ops))
     if "delivery" in failed:
         return WriteConflict("delivery_exists")
     if failed or exc.cause_response_code == "TransactionCanceledException":

@@ -99,6 +99,14 @@ def _save_delivery(tx: TransactWrite, key: str, lead_id: str | None, answer: dic
     tx.save(item, condition=KeyItem.pk.does_not_exist())
 
 
+def _failed_conditions(exc: TransactWriteError, ops: list[Any]) -> list[Any]:
+    """The entries of `ops` (one per action, in order) whose condition failed in the cancelled transaction."""
+    reasons = exc.cancellation_reasons or []
+    return [
+        ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
+    ]
+
+
 def _lead_dict(item: LeadItem) -> dict:
     return {name: _plain(getattr(item, name)) for name in _LEAD_FIELDS}
 
@@ -277,12 +285,7 @@ def save_capture(
                 tx.save(entry)
                 ops.append(("history", lead_id))
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        failed = [
-            ops[i]
-            for i, r in enumerate(reasons)
-            if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
-        ]
+        failed = _failed_conditions(exc, ops)
         kinds = {kind for kind, _ in failed}
         if "delivery" in kinds:
             raise WriteConflict("delivery_exists") from exc

@@ -81,13 +81,21 @@ class UpstreamUnavailable(LeadFlowError):
     status, title, kind = 503, "Temporarily unavailable", "unavailable"
 
 
-class ScoringModelInvalid(ConfigurationError):
-    """The scoring model refused at load: `problems` are 'file:line: field.path: message' lines."""
+class ConfigProblems(ConfigurationError):
+    """A YAML configuration refused at load: `problems` are 'file:line: field.path: message' lines."""
+
+    what = "configuration"
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"The scoring model {source} is not valid:\n" + "\n".join(problems))
+        super().__init__(f"The {self.what} {source} is not valid:\n" + "\n".join(problems))
+
+
+class ScoringModelInvalid(ConfigProblems):
+    """The scoring model refused at load: `problems` are 'file:line: field.path: message' lines."""
+
+    what = "scoring model"
 
 
 class StageTransitionForbidden(LeadFlowError):
@@ -102,10 +110,7 @@ class BadRequest(LeadFlowError):
     status, title, kind = 400, "Bad request", "bad-request"
 
 
-class JourneyConfigInvalid(ConfigurationError):
+class JourneyConfigInvalid(ConfigProblems):
     """The journeys configuration refused at load: `problems` are 'file:line: field.path: message' lines."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"The journeys configuration {source} is not valid:\n" + "\n".join(problems))
+    what = "journeys configuration"

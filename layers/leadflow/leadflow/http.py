@@ -60,6 +60,28 @@ def base_url(service: str) -> str:
     return (os.environ.get(variable) or default).rstrip("/")
 
 
+def _prepare(
+    method: str,
+    url: str,
+    *,
+    form: dict[str, str] | None,
+    json_body: Any,
+    data: bytes | None,
+    headers: dict[str, str] | None,
+) -> urllib.request.Request:
+    """The request to send: http(s) only, the form or JSON body encoded (else `data` as given), JSON accepted."""
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("Only http(s) URLs are allowed.")
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif json_body is not None:
+        data = json.dumps(json_body, separators=(",", ":")).encode()
+        all_headers["Content-Type"] = "application/json"
+    return urllib.request.Request(url, data=data, method=method.upper(), headers=all_headers)  # noqa: S310
+
+
 def request_json(
     service: str,
     method: str,
@@ -72,19 +94,9 @@ def request_json(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Any:
     """Call a JSON API and return the decoded answer; raises ApiError on any non-2xx or transport failure."""
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("Only http(s) URLs are allowed.")
     if query:
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
-    data = None
-    all_headers = {"Accept": "application/json", **(headers or {})}
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif json_body is not None:
-        data = json.dumps(json_body, separators=(",", ":")).encode()
-        all_headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method.upper(), headers=all_headers)  # noqa: S310
+    request = _prepare(method, url, form=form, json_body=json_body, data=None, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - scheme checked above
             raw = answer.read(MAX_RESPONSE_BYTES)
@@ -154,16 +166,7 @@ def request(
 
     Raises ApiError(service, None) only when no answer arrived (timeout, refused connection, reset).
     """
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("Only http(s) URLs are allowed.")
-    all_headers = {"Accept": "application/json", **(headers or {})}
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif json_body is not None:
-        data = json.dumps(json_body, separators=(",", ":")).encode()
-        all_headers["Content-Type"] = "application/json"
-    prepared = urllib.request.Request(url, data=data, method=method.upper(), headers=all_headers)  # noqa: S310
+    prepared = _prepare(method, url, form=form, json_body=json_body, data=data, headers=headers)
     started = time.monotonic()
     try:
         with _opener.open(prepared, timeout=timeout) as answer:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.domain.journey import EXIT_STAGES, Entry, Journey, SendPolicy, Touch, Wait
 from leadflow.errors import JourneyConfigInvalid
-from leadflow.scoring_model import _duplicate_keys, _render, _schema_problems
+from leadflow.yaml_config import parse, read, render, schema_problems
 
 SCHEMA = "journeys.v1.json"
 DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "journeys" / "default.yaml"
@@ -44,11 +44,7 @@ def load_journeys(text: str, source: str = "<journeys>") -> JourneyConfig:
 
 def load_journeys_file(path: str | Path) -> JourneyConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise JourneyConfigInvalid(str(path), [f"{path}: cannot be read: {error}"]) from None
-    return load_journeys(text, str(path))
+    return load_journeys(read(path, str(path), JourneyConfigInvalid), str(path))
 
 
 def configured_journeys() -> JourneyConfig:
@@ -58,33 +54,17 @@ def configured_journeys() -> JourneyConfig:
 
 @lru_cache(maxsize=8)
 def _load(text: str, source: str) -> JourneyConfig:
-    import yaml
-
     from leadflow.schemas import validator
 
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise JourneyConfigInvalid(source, [f"{source}:1: the configuration is empty"])
-        duplicates = list(_duplicate_keys(node, ()))
-        if duplicates:
-            raise JourneyConfigInvalid(source, _render(duplicates, node, source))
-        document = loader.construct_document(node)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        raise JourneyConfigInvalid(source, [f"{source}:{line}: not valid YAML: {error.problem or error}"]) from None
-    finally:
-        loader.dispose()
+    node, document = parse(text, source, JourneyConfigInvalid, "the configuration is empty")
     problems: list[tuple[tuple, str]] = []
     for error in validator(SCHEMA).iter_errors(document):
-        problems.extend(_schema_problems(error))
+        problems.extend(schema_problems(error))
     if not problems:
         compiled, problems = _compile(document)
         if compiled is not None:
             return compiled
-    raise JourneyConfigInvalid(source, _render(problems, node, source))
+    raise JourneyConfigInvalid(source, render(problems, node, source))
 
 
 def _clock(text: str) -> time:

@@ -18,12 +18,22 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DeleteError, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from leadflow.errors import StoreUnavailable
-from leadflow.store.leads import ERASED_ANSWER, TOMBSTONE, WriteConflict, _compact, _connection, _lead_dict, _lead_item
+from leadflow.store.leads import (
+    ERASED_ANSWER,
+    TOMBSTONE,
+    WriteConflict,
+    _compact,
+    _connection,
+    _failed_conditions,
+    _lead_dict,
+    _lead_item,
+    _plain,
+    _save_delivery,
+)
 from leadflow.store.models import (
     ANON_MARKER_SK,
     DELIVERY_SK,
@@ -61,16 +71,6 @@ class NewEvent:
     delivery_key: str | None
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     adopted_sk: str | None = None  # the anonymous item this event was, deleted in the same transaction
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, MapAttribute):
-        return {k: _plain(v) for k, v in value.as_dict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def read_for_event(delivery_key: str, *, lead_id: str | None = None, email: str | None = None) -> EventRead:
@@ -153,16 +153,7 @@ def save_event(
                 )
                 ops.append("event")
                 if answer is not None and event.delivery_key:
-                    delivery = KeyItem(
-                        event.delivery_key,
-                        DELIVERY_SK,
-                        entity="delivery",
-                        lead_id=lead_id,
-                        answer=answer,
-                        created_at=now,
-                        expires_at=delivery_expires_at,
-                    )
-                    tx.save(delivery, condition=KeyItem.pk.does_not_exist())
+                    _save_delivery(tx, event.delivery_key, lead_id, answer, now, delivery_expires_at)
                     ops.append("delivery")
                 if event.adopted_sk and email:
                     tx.delete(
@@ -181,10 +172,7 @@ def save_event(
 
 
 def _conflict(exc: TransactWriteError, ops: list[str]) -> Exception:
-    reasons = exc.cancellation_reasons or []
-    failed = {
-        ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
-    }
+    failed = set(_failed_conditions(exc, ops))
     if "delivery" in failed:
         return WriteConflict("delivery_exists")
     if failed or exc.cause_response_code == "TransactionCanceledException":
@@ -223,17 +211,7 @@ def save_anonymous(
             )
             ops.append("marker")
             if event.delivery_key:
-                tx.save(
-                    KeyItem(
-                        event.delivery_key,
-                        DELIVERY_SK,
-                        entity="delivery",
-                        answer=answer,
-                        created_at=now,
-                        expires_at=delivery_expires_at,
-                    ),
-                    condition=KeyItem.pk.does_not_exist(),
-                )
+                _save_delivery(tx, event.delivery_key, None, answer, now, delivery_expires_at)
                 ops.append("delivery")
     except TransactWriteError as exc:
         raise _conflict(exc, ops) from exc

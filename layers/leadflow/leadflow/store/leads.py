@@ -90,6 +90,23 @@ def _compact(value: Any) -> Any:
     return value
 
 
+def _save_delivery(tx: TransactWrite, key: str, lead_id: str | None, answer: dict, now: str, expires_at: int) -> None:
+    """In `tx`, the delivery (idempotency) item with the answer given, only if no item holds the key yet (a
+    redelivery racing this one cancels the transaction)."""
+    item = KeyItem(
+        key, DELIVERY_SK, entity="delivery", lead_id=lead_id, answer=answer, created_at=now, expires_at=expires_at
+    )
+    tx.save(item, condition=KeyItem.pk.does_not_exist())
+
+
+def _failed_conditions(exc: TransactWriteError, ops: list[Any]) -> list[Any]:
+    """The entries of `ops` (one per action, in order) whose condition failed in the cancelled transaction."""
+    reasons = exc.cancellation_reasons or []
+    return [
+        ops[i] for i, r in enumerate(reasons) if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
+    ]
+
+
 def _lead_dict(item: LeadItem) -> dict:
     return {name: _plain(getattr(item, name)) for name in _LEAD_FIELDS}
 
@@ -251,16 +268,7 @@ def save_capture(
                     )
                     ops.append(("conflict", mine))
             if delivery_key:
-                delivery = KeyItem(
-                    delivery_key,
-                    DELIVERY_SK,
-                    entity="delivery",
-                    lead_id=lead_id,
-                    answer=answer,
-                    created_at=now,
-                    expires_at=delivery_expires_at,
-                )
-                tx.save(delivery, condition=KeyItem.pk.does_not_exist())
+                _save_delivery(tx, delivery_key, lead_id, answer, now, delivery_expires_at)
                 ops.append(("delivery", delivery_key))
             for n, (kind, detail) in enumerate(history or ()):
                 entry = HistoryItem(
@@ -277,12 +285,7 @@ def save_capture(
                 tx.save(entry)
                 ops.append(("history", lead_id))
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons or []
-        failed = [
-            ops[i]
-            for i, r in enumerate(reasons)
-            if r is not None and i < len(ops) and r.code == "ConditionalCheckFailed"
-        ]
+        failed = _failed_conditions(exc, ops)
         kinds = {kind for kind, _ in failed}
         if "delivery" in kinds:
             raise WriteConflict("delivery_exists") from exc

@@ -60,7 +60,7 @@ def configured_journeys() -> JourneyConfig:
 def _load(text: str, source: str) -> JourneyConfig:
     import yaml
 
-    from leadflow.schemas import validator
+    from leadflow.schemas import conforms, validator
 
     loader = yaml.SafeLoader(text)
     try:
@@ -78,8 +78,9 @@ def _load(text: str, source: str) -> JourneyConfig:
     finally:
         loader.dispose()
     problems: list[tuple[tuple, str]] = []
-    for error in validator(SCHEMA).iter_errors(document):
-        problems.extend(_schema_problems(error))
+    if conforms(SCHEMA, document) is not True:  # the stdlib fast path; jsonschema decides and explains the rest
+        for error in validator(SCHEMA).iter_errors(document):
+            problems.extend(_schema_problems(error))
     if not problems:
         compiled, problems = _compile(document)
         if compiled is not None:

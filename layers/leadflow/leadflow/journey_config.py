@@ -62,7 +62,7 @@ def _load(text: str, source: str) -> JourneyConfig:
 
     from leadflow.schemas import conforms, validator
 
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when the wheel has it: ~2x faster
     try:
         node = loader.get_single_node()
         if node is None:

@@ -784,7 +784,8 @@ def main() -> int:
             for label, function in cases:
                 case = builders[label]()
                 case.record = False
-                _, stderr = runner.run("first", job(function, case), envs[function.name], "-X", "importtime")
+                result, stderr = runner.run("first", job(function, case), envs[function.name], "-X", "importtime")
+                remember_lead(result)  # the operator's stage move needs a lead a capture of this pass stored
                 rows_ = import_rows(stderr.split("bench clock started\n", 1)[-1])
                 total = sum(r[0] for r in rows_ if r[2] == 0)
                 # what app imports itself and what the request imports later (depth ≤ 1), biggest first

@@ -38,7 +38,44 @@ class Context:
         return 10_000
 
 
+def record_calls(calls: list) -> None:
+    """Learning run only (never timed): note every AWS call (botocore) and HTTP request (urllib) the function
+    makes, so the floor can make the same calls bare."""
+    import urllib.request
+
+    import botocore.client
+
+    make_api_call = botocore.client.BaseClient._make_api_call
+    open_url = urllib.request.OpenerDirector.open
+
+    def api_call(client, operation, params):  # noqa: ANN001, ANN202
+        calls.append(
+            {"op": "aws", "service": client.meta.service_model.service_name, "operation": operation, "args": params}
+        )
+        return make_api_call(client, operation, params)
+
+    def http_call(opener, request, data=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if isinstance(request, urllib.request.Request):
+            body = request.data if data is None else data
+            calls.append(
+                {
+                    "op": "http",
+                    "method": request.get_method(),
+                    "url": request.full_url,
+                    "data": body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or ""),
+                    "headers": dict(request.header_items()),
+                }
+            )
+        return open_url(opener, request, data, *args, **kwargs)
+
+    botocore.client.BaseClient._make_api_call = api_call
+    urllib.request.OpenerDirector.open = http_call
+
+
 def function(job: dict, serve: bool) -> dict:
+    calls: list = []
+    if job.get("record"):
+        record_calls(calls)
     sys.path[:0] = [job["layer"], job["function_dir"]]
     import app
 
@@ -53,6 +90,8 @@ def function(job: dict, serve: bool) -> dict:
         if job.get("expect_no_failures") and result.get("batchItemFailures"):
             raise SystemExit(f"{job['name']}: batch item failures {result}")
         out.update(total_ms=(done - _T0) * 1000, result=result)
+    if job.get("record"):
+        out["calls"] = json.loads(json.dumps(calls, default=str))
     return out
 
 
@@ -66,8 +105,10 @@ def floor(job: dict, serve: bool) -> dict:
         body = (job.get("event") or {}).get("body")
         if body:
             json.loads(body)  # the function parses its body; so does the floor
+        clients = {"dynamodb": client}
         for call in job["floor"]:
             if call["op"] == "http":
+                import urllib.error
                 import urllib.request
 
                 request = urllib.request.Request(  # noqa: S310 - loopback platform API
@@ -75,8 +116,25 @@ def floor(job: dict, serve: bool) -> dict:
                 )
                 for name, value in call.get("headers", {}).items():
                     request.add_header(name, value)
-                with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-                    json.loads(answer.read())
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                        raw = answer.read()
+                except urllib.error.HTTPError as error:  # the same answer the function got, read the same way
+                    raw = error.read()
+                if raw:
+                    json.loads(raw)
+            elif call["op"] == "aws":  # a call the function made (learnt), replayed bare
+                from botocore import xform_name
+                from botocore.exceptions import ClientError
+
+                service = call["service"]
+                if service not in clients:
+                    clients[service] = boto3.client(service, region_name="us-east-1")
+                import contextlib
+
+                # e.g. a version check that held once fails now: the round trip is made all the same
+                with contextlib.suppress(ClientError):
+                    getattr(clients[service], xform_name(call["operation"]))(**call["args"])
             else:
                 getattr(client, call["op"])(**call["args"])
         out["total_ms"] = (time.perf_counter() - _T0) * 1000

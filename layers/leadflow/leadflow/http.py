@@ -19,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 DEFAULT_TIMEOUT = 10.0  # seconds; FetchLeadsFunction's Timeout (30 s) leaves room for a couple of calls
@@ -134,7 +135,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+@cache
+def _opener() -> urllib.request.OpenerDirector:
+    """Built on first use: its HTTPS handler loads the CA bundle (~20 ms), which a function that never calls
+    out (a form without CAPTCHA, a webhook) should not pay at import."""
+    return urllib.request.build_opener(_NoRedirect)
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def request(
     prepared = _prepare(method, url, form=form, json_body=json_body, data=data, headers=headers)
     started = time.monotonic()
     try:
-        with _opener.open(prepared, timeout=timeout) as answer:
+        with _opener().open(prepared, timeout=timeout) as answer:
             status, answer_headers, raw = answer.status, answer.headers, answer.read(MAX_RESPONSE_BYTES)
     except urllib.error.HTTPError as exc:
         status, answer_headers = exc.code, exc.headers

@@ -54,12 +54,13 @@ def configured_journeys() -> JourneyConfig:
 
 @lru_cache(maxsize=8)
 def _load(text: str, source: str) -> JourneyConfig:
-    from leadflow.schemas import validator
+    from leadflow.schemas import conforms, validator
 
     node, document = parse(text, source, JourneyConfigInvalid, "the configuration is empty")
     problems: list[tuple[tuple, str]] = []
-    for error in validator(SCHEMA).iter_errors(document):
-        problems.extend(schema_problems(error))
+    if conforms(SCHEMA, document) is not True:  # the stdlib fast path; jsonschema decides and explains the rest
+        for error in validator(SCHEMA).iter_errors(document):
+            problems.extend(schema_problems(error))
     if not problems:
         compiled, problems = _compile(document)
         if compiled is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -18,12 +19,15 @@ from tests.support.signing import dev_secret, standard_webhook_headers
 
 @pytest.fixture
 def stack():
-    saved = dict(os.environ)
+    from leadflow.observability import logger
+
+    saved, level = dict(os.environ), logger.log_level
     runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, quiet=True).start()
     try:
         yield runtime
     finally:
         runtime.stop()
+        logger.setLevel(level)
         os.environ.clear()
         os.environ.update(saved)
         from leadflow.config import settings
@@ -155,3 +159,17 @@ def test_demo_traffic_ends_with_a_summary_per_source(stack):
     # And the funnel of the demo's own leads is printed, with no email in the whole output
     assert "resulting funnel: " in text and "first touch" in text
     assert "@" not in text
+
+
+def test_handler_info_logs_stay_off_the_terminal_whatever_was_imported_first(stack):
+    # Given a stack started in a process that had already created the handlers' logger (at INFO, as the CLI does)
+    # When a lead is captured over HTTP
+    from leadflow.observability import logger
+
+    body = json.dumps({"email": "quiet.terminal@acme-example.com"}).encode()
+    status, _, _ = _call(
+        "POST", stack.url + "/v1/forms/website", body, {"content-type": "application/json", "origin": stack.url}
+    )
+    # Then it is captured, and the handlers log at WARNING: the terminal shows the stream's lines, not JSON logs
+    assert status == 202
+    assert logging.getLevelName(logger.log_level) == "WARNING"

@@ -56,6 +56,11 @@ class LocalRuntime:
         }
         for name, value in defaults.items():
             os.environ.setdefault(name, value)
+        # The Logger reads its level when it is created; a module imported before this point (the CLI, the push
+        # caches) may already have created it at the default INFO, so apply the level the terminal wants now.
+        from leadflow.observability import logger
+
+        logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
         os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
         os.environ["LEADFLOW_LOCAL"] = "1"
         os.environ["AWS_ENDPOINT_URL"] = endpoint

@@ -100,6 +100,19 @@ def target_for(name: str) -> float:
 # --------------------------------------------------------------------------------------------------------
 
 
+def standard_webhook_headers(body: bytes, secret: str) -> dict[str, str]:
+    """Headers of a Standard Webhooks delivery of `body`, signed now with the dev secret `secret`."""
+    msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
+    key = base64.b64decode(SECRETS[secret].removeprefix("whsec_"))
+    signature = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{signature.decode()}",
+    }
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -190,15 +203,7 @@ class Events:
     def capture_webhook(self) -> Case:
         data = {**self.lead_fields(self.n(), "w"), "attributes": {"budget": "50k"}}
         body = json.dumps({"type": "lead.submitted", "timestamp": "2026-11-22T10:00:00Z", "data": data}).encode()
-        msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-        key = base64.b64decode(SECRETS["webhooks/generic"].removeprefix("whsec_"))
-        signature = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": f"v1,{signature.decode()}",
-        }
+        headers = standard_webhook_headers(body, "webhooks/generic")
         event = self.build_event(
             "POST",
             "/v1/webhooks/generic",
@@ -345,15 +350,7 @@ class Events:
             {"type": "page_view", "lead_id": self.lead_id, "occurred_at": now, "properties": {"url": "/pricing"}},
         ]
         body = json.dumps({"events": events}).encode()
-        msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-        key = base64.b64decode(SECRETS["events"].removeprefix("whsec_"))
-        signature = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": f"v1,{signature.decode()}",
-        }
+        headers = standard_webhook_headers(body, "events")
         event = self.build_event("POST", "/v1/events", route_key="POST /v1/events", headers=headers, body=body)
         return Case(event, expect_status=202, record=True)
 

@@ -116,6 +116,18 @@ def _lead_item(lead: dict) -> LeadItem:
     return LeadItem(lead_pk(lead["lead_id"]), LEAD_SK, entity="lead", **values)
 
 
+def crm_as_read(lead: dict) -> Any:
+    """The condition that `crm` is still what `lead` was read with.
+
+    `crm` is written only by the CRM push write-back (store.push.record_push: an UpdateItem of one map entry
+    that leaves the version alone, so it never triggers another push). A write of the whole lead at the version
+    it read would put back the `crm` it read and lose a write-back that landed in between; with this condition
+    that write is cancelled instead (WriteConflict `lead_changed`), and the writer reads again and reapplies.
+    """
+    crm = _compact(lead.get("crm") or {})
+    return LeadItem.crm == crm if crm else LeadItem.crm.does_not_exist() | (LeadItem.crm == {})
+
+
 def _connection() -> Connection:
     """The process's one connection (one botocore client) per endpoint: creating one costs ~100 ms."""
     return connection()
@@ -230,7 +242,8 @@ def save_capture(
             if is_new:
                 tx.save(item, condition=LeadItem.pk.does_not_exist())
             else:
-                tx.save(item, condition=LeadItem.erasing.does_not_exist())  # and the version read (VersionAttribute)
+                # at the version read (VersionAttribute), with the CRM write-backs read
+                tx.save(item, condition=LeadItem.erasing.does_not_exist() & crm_as_read(lead))
             ops.append(("lead", lead_id))
             for key in claim:
                 identity = KeyItem(key, IDENTITY_SK, entity="identity", lead_id=lead_id, created_at=now)

@@ -18,6 +18,9 @@ guidelines and changelog; see infra/local/README.md for what was confirmed and w
 - `GET /crm/v3/objects/contacts?limit=&after=&properties=` (limit default 10, at most 100, else 400; `paging.next.after`
   while more remain), `GET /crm/v3/objects/contacts/{id}` and `GET /crm/v3/objects/contacts/{email}?idProperty=email`
   (404 `category: OBJECT_NOT_FOUND` when absent). Values come back as strings; requested unknown properties as null.
+- `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId": <id>}` (or with `"idProperty": "email"`): the contact
+  is deleted for good, 204 with no body; an unknown id → 404 `OBJECT_NOT_FOUND` (HubSpot would block-list an
+  unknown email; the local CRM only records it in `blocklisted()`).
 - Auth: `Authorization: Bearer <token>` must equal the dev secret `crm/hubspot.access_token` (from
   LEADFLOW_SECRETS_FILE, default infra/local/secrets.json), else 401 `category: INVALID_AUTHENTICATION`.
 - Rate limit: a rolling window of `rate_limit` requests per `rate_window_s` seconds (default 100 / 10 s, the
@@ -35,7 +38,7 @@ both answered with `fail_status` (default 503) and HubSpot's error body; an inje
 `GET /__requests` lists what was received (method, path, query, JSON body, status; the Authorization header is
 never recorded), `DELETE /__requests` forgets it. The control routes need no token and are not rate limited.
 
-What it does not emulate: other objects, associations, search, single create/update/delete, archiving,
+What it does not emulate: other objects, associations, search, single create/update/(non-GDPR) delete, archiving,
 `propertiesWithHistory`, property definitions and their validation (any property name is accepted), other
 unique id properties, OAuth and scopes, the daily reset at midnight in the account's time zone (the daily count
 lasts until `reset()`), and HubSpot's exact wording of messages it does not document.
@@ -170,6 +173,7 @@ class LocalCrm:
         with self._lock:
             self._contacts: dict[str, dict[str, Any]] = {}
             self._by_email: dict[str, str] = {}
+            self._blocklist: set[str] = set()
             self._next_id = 1001
             self._requests: list[dict[str, Any]] = []
             self._window: deque[float] = deque()
@@ -205,6 +209,11 @@ class LocalCrm:
         with self._lock:
             return [dict(r) for r in self._requests]
 
+    def blocklisted(self) -> set[str]:
+        """Emails a GDPR delete by email named while no contact held them (HubSpot block-lists them)."""
+        with self._lock:
+            return set(self._blocklist)
+
     # ---- HTTP -----------------------------------------------------------------------------------------------
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes]:
         parts = urlsplit(target)
@@ -222,7 +231,8 @@ class LocalCrm:
         delay = self.faults.latency_ms
         if delay and path.startswith("/crm/"):
             time.sleep(delay / 1000)
-        return status, [("content-type", "application/json;charset=utf-8"), *extra], json.dumps(payload).encode()
+        raw = b"" if status == 204 else json.dumps(payload).encode()
+        return status, [("content-type", "application/json;charset=utf-8"), *extra], raw
 
     def _record(self, method: str, path: str, query: dict[str, str], body: bytes, status: int) -> None:
         try:
@@ -274,6 +284,8 @@ class LocalCrm:
         self._inject_faults()
         if path == f"{CONTACTS}/batch/upsert" and method == "POST":
             return self._batch_upsert(body)
+        if path == f"{CONTACTS}/gdpr-delete" and method == "POST":
+            return self._gdpr_delete(body)
         if path == CONTACTS and method == "GET":
             return 200, self._list(query)
         if path.startswith(f"{CONTACTS}/") and "/" not in path[len(CONTACTS) + 1 :] and method == "GET":
@@ -424,6 +436,30 @@ class LocalCrm:
             cursor = page[-1]["id"]
             answer["paging"] = {"next": {"after": cursor, "link": f"{self.url}{CONTACTS}?after={cursor}&limit={limit}"}}
         return answer
+
+    def _gdpr_delete(self, body: bytes) -> tuple[int, Any]:
+        try:
+            document = json.loads(body)
+        except ValueError as error:
+            raise _Reply(400, _error(f"Invalid input JSON: {error}", "VALIDATION_ERROR")) from None
+        object_id = document.get("objectId") if isinstance(document, dict) else None
+        if not isinstance(object_id, str) or not object_id:
+            raise _Reply(400, _error("Invalid input JSON: objectId is required", "VALIDATION_ERROR"))
+        id_property = document.get("idProperty") or "hs_object_id"
+        with self._lock:
+            if id_property == "email":
+                contact_id = self._by_email.get(object_id.strip().lower())
+                if contact_id is None:
+                    self._blocklist.add(object_id.strip().lower())
+            elif id_property == "hs_object_id":
+                contact_id = object_id if object_id in self._contacts else None
+            else:
+                raise _Reply(400, _error(f"Property {id_property} is not a unique property", "VALIDATION_ERROR"))
+            if contact_id is None:
+                raise _Reply(404, _error("resource not found", "OBJECT_NOT_FOUND"))
+            del self._contacts[contact_id]
+            self._by_email = {k: v for k, v in self._by_email.items() if v != contact_id}
+        return 204, None
 
     def _get(self, identifier: str, query: dict[str, str]) -> dict[str, Any]:
         id_property = query.get("idProperty") or "hs_object_id"

@@ -33,8 +33,9 @@ guidelines and changelog; see infra/local/README.md for what was confirmed and w
 
 Fault injection (constructor arguments, `set_faults()`, or `POST /__faults` with a JSON object; `DELETE /__faults`
 clears them): `latency_ms` before every API answer, `status_429_every` (every Nth API request answered with the
-ten-secondly 429), `status_5xx_rate` (probability 0..1, seeded by `seed`) and `fail_next` (the next N API requests),
-both answered with `fail_status` (default 503) and HubSpot's error body; an injected failure writes nothing.
+ten-secondly 429), `status_5xx_rate` (probability 0..1, seeded by `seed`), `fail_next` (the next N API requests) and
+`down_for_s` (every API request for that many seconds from when it is set, with `Retry-After: retry_after_s` when
+set), all answered with `fail_status` (default 503) and HubSpot's error body; an injected failure writes nothing.
 `GET /__requests` lists what was received (method, path, query, JSON body, status; the Authorization header is
 never recorded), `DELETE /__requests` forgets it. The control routes need no token and are not rate limited.
 
@@ -95,6 +96,8 @@ class Faults:
     status_5xx_rate: float = 0.0
     fail_next: int = 0
     fail_status: int = 503
+    down_for_s: float = 0.0  # an outage: every API request fails for this long from when it is set
+    retry_after_s: float = 0.0  # a Retry-After header on the outage's answers
 
 
 class _Reply(Exception):
@@ -180,6 +183,7 @@ class LocalCrm:
             self._daily = 0
             self._api_calls = 0
             self.faults = Faults(**asdict(self._initial_faults))
+            self._down_until = self.clock() + self.faults.down_for_s
 
     def set_faults(self, **knobs: Any) -> Faults:
         names = {f.name for f in fields(Faults)}
@@ -189,11 +193,14 @@ class LocalCrm:
         with self._lock:
             for name, value in knobs.items():
                 setattr(self.faults, name, type(getattr(Faults(), name))(value))
+            if "down_for_s" in knobs:
+                self._down_until = self.clock() + self.faults.down_for_s
             return Faults(**asdict(self.faults))
 
     def clear_faults(self) -> None:
         with self._lock:
             self.faults = Faults()
+            self._down_until = 0.0
 
     def contacts(self) -> list[dict[str, Any]]:
         """Every contact as HubSpot would return it with all its properties, oldest first."""
@@ -281,7 +288,7 @@ class LocalCrm:
                 ),
             )
         self._throttle(extra)
-        self._inject_faults()
+        self._inject_faults(extra)
         if path == f"{CONTACTS}/batch/upsert" and method == "POST":
             return self._batch_upsert(body)
         if path == f"{CONTACTS}/gdpr-delete" and method == "POST":
@@ -315,10 +322,14 @@ class LocalCrm:
         if refused:
             raise _Reply(429, rate_limited(*refused))
 
-    def _inject_faults(self) -> None:
+    def _inject_faults(self, extra: list[tuple[str, str]]) -> None:
         with self._lock:
             self._api_calls += 1
             faults = self.faults
+            if self.clock() < self._down_until:
+                if faults.retry_after_s:
+                    extra.append(("Retry-After", str(int(faults.retry_after_s))))
+                raise _Reply(faults.fail_status, _error("service unavailable (local CRM outage)", "INTERNAL_ERROR"))
             if faults.status_429_every and self._api_calls % faults.status_429_every == 0:
                 raise _Reply(429, rate_limited("ten_secondly_rolling", "TEN_SECONDLY_ROLLING"))
             failing = faults.fail_next > 0

@@ -172,9 +172,10 @@ def _dlq_push(args) -> int:
         if args.action == "list":
             if not wanted or wanted & set(refs):
                 reason = _attribute(message, "failure_reason") or "redriven"
-                version = _attribute(message, "version")
+                version = _attribute(message, "version")  # "erase": the deletion of an erased lead in the CRM
+                version = version if version == "erase" else f"v{version}"
                 print(
-                    f"{message['MessageId']}  {args.target:<10} {','.join(refs):<36} v{version:<4} "
+                    f"{message['MessageId']}  {args.target:<10} {','.join(refs):<36} {version:<5} "
                     f"{_attribute(message, 'failed_at'):<24} {reason}"
                 )
                 chosen.append(message)

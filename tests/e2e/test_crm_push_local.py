@@ -1,7 +1,8 @@
 """`leadflow up` pushes qualified leads: a signed webhook makes a lead, qualification (signed engagement
 events through `POST /v1/events` that the shipped default scoring model turns into an MQL; or, with an
 owner routed to it, set through the store), the contact appears in the local HubSpot CRM and the local
-Salesforce, and the CRM ids appear in `GET /v1/leads/{id}`; the terminal says `pushed hubspot`."""
+Salesforce, and the CRM ids appear in `GET /v1/leads/{id}`; the terminal says `pushed hubspot`; erasing the
+lead deletes it in both local CRMs."""
 
 from __future__ import annotations
 
@@ -83,6 +84,19 @@ def test_a_qualified_lead_reaches_both_local_crms_and_its_ids_show_on_the_lead(s
     time.sleep(0.8)
     pushed = [line for line in stack.lines if line.startswith("pushed hubspot")]
     assert pushed and lead_id in pushed[0] and "@" not in " ".join(stack.lines)
+
+    # When the operator erases the lead over HTTP
+    request = urllib.request.Request(f"{stack.url}/v1/leads/{lead_id}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback test URL
+        assert answer.status == 204
+    # Then within seconds the person is gone from the local HubSpot CRM and the local Salesforce as well
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+        stack.crm.contact("cto@initech.example.org") is not None or stack.salesforce.record(lead_id) is not None
+    ):
+        time.sleep(0.2)
+    assert stack.crm.contact("cto@initech.example.org") is None
+    assert stack.salesforce.record(lead_id) is None
 
 
 def _signed(stack, path: str, document: dict, secret: str, msg_id: str) -> tuple[int, dict]:

@@ -138,3 +138,53 @@ def test_hubspot_down_and_slow_does_not_delay_salesforce(api, salesforce, hubspo
     # And HubSpot got them all once it recovered, each version once
     assert hubspot_done is not None and hubspot_done > salesforce_done
     assert all(int(lead_item(lead_id).crm["hubspot"]["version"]) >= 1 for lead_id in lead_ids)
+
+
+def test_hubspot_down_for_60_seconds_does_not_delay_salesforce_and_every_lead_reaches_both(
+    api, aws, salesforce, hubspot, monkeypatch
+):
+    # Given both targets (HubSpot allowed enough attempts to outlast its outage) and HubSpot down for 60 s,
+    # answering 503 with Retry-After: 5
+    config = {"targets": {"hubspot": {"enabled": True, "max_attempts": 20}, "salesforce": {"enabled": True}}}
+    rig = push_rig(monkeypatch, config=config)
+    hubspot.set_faults(down_for_s=60, retry_after_s=5)
+    outage_started = time.monotonic()
+    deliveries = [rig.deliveries["hubspot"].start(idle_sleep=0.05), rig.deliveries["salesforce"].start(idle_sleep=0.05)]
+    qualified: dict[str, float] = {}
+    in_salesforce: dict[str, float] = {}
+    try:
+        # When a lead qualifies every 5 s throughout the outage
+        while time.monotonic() - outage_started < 100:
+            now = time.monotonic()
+            if now - outage_started < 57 and now - max(qualified.values(), default=0) >= 5:
+                lead_id = capture(api, f"steady{len(qualified)}@acme.example.org", company="Acme")
+                qualify(lead_id)
+                qualified[lead_id] = time.monotonic()
+            rig.router.poll_once()
+            for lead_id in qualified.keys() - in_salesforce.keys():
+                if salesforce.record(lead_id):
+                    in_salesforce[lead_id] = time.monotonic()
+            if time.monotonic() - outage_started < 59:
+                assert hubspot.contacts() == []  # still down
+            elif len(qualified) == len(in_salesforce) and all(
+                hubspot.contact(f"steady{i}@acme.example.org") for i in range(len(qualified))
+            ):
+                break
+            time.sleep(0.02)
+    finally:
+        for delivery in deliveries:
+            delivery.stop()
+    # Then Salesforce had every lead within seconds of its qualification, outage or not
+    assert len(qualified) >= 11
+    delays = [in_salesforce[lead_id] - at for lead_id, at in qualified.items()]
+    assert max(delays) < 3.0, delays
+    # And once HubSpot was back every lead reached it, each version written once, nothing dead-lettered
+    assert all(hubspot.contact(f"steady{i}@acme.example.org") for i in range(len(qualified)))
+    writes: dict[str, int] = {}
+    for request in hubspot.requests():
+        if request["path"].endswith("/batch/upsert") and request["status"] == 200:
+            for item in request["body"]["inputs"]:
+                writes[item["objectWriteTraceId"]] = writes.get(item["objectWriteTraceId"], 0) + 1
+    assert sorted(writes.values()) == [1] * len(qualified)
+    assert 503 in {r["status"] for r in hubspot.requests()}
+    assert rig.dead_letters("hubspot") == [] and rig.dead_letters("salesforce") == []

@@ -133,3 +133,38 @@ def test_only_a_new_qualification_or_a_watched_change_needs_a_push():
     assert not needs_push(LEAD, written_back, target, config.push_stages)  # the write-back's own record
     assert not needs_push(None, {**LEAD, "lifecycle_stage": "lead"}, target, config.push_stages)
     assert not needs_push(old, {**LEAD, "erasing": "2026-11-29T00:00:00Z"}, target, config.push_stages)
+
+
+def test_erasure_calls_carry_ids_only_and_a_record_already_gone_counts_as_deleted(monkeypatch):
+    from leadflow.crm import Erasure, webhook
+
+    monkeypatch.setenv("LEADFLOW_HUBSPOT_API_URL", "https://hubspot.invalid")
+    config = parse({})
+    # HubSpot: a GDPR delete by contact id (never by email); without a known id there is nothing to send
+    calls, refused = hubspot.build_erase_calls([Erasure("L1", "1001"), Erasure("L2")], config.targets["hubspot"])
+    assert [(c.method, c.url, c.json_body) for c in calls] == [
+        ("POST", "https://hubspot.invalid/crm/v3/objects/contacts/gdpr-delete", {"objectId": "1001"})
+    ]
+    assert refused["L2#erase"].status == "failed"
+    # Salesforce: by record id, or by the external id (the lead id) when the id was never written back
+    calls, _ = salesforce.build_erase_calls([Erasure("L1", "00Q1"), Erasure("L2")], config.targets["salesforce"])
+    assert [c.url for c in calls] == [
+        "/services/data/v60.0/sobjects/Lead/00Q1",
+        "/services/data/v60.0/sobjects/Lead/LeadFlow_Id__c/L2",
+    ]
+    call = Call("DELETE", "/x", ("L1#erase",))
+    for module in (hubspot, salesforce, webhook):
+        assert module.classify_erase(call, Response(204, {}, None, 1.0))["L1#erase"].status == "done"
+        assert module.classify_erase(call, Response(503, {}, None, 1.0))["L1#erase"].status == "retry"
+    for module in (hubspot, salesforce):  # gone already: done
+        assert module.classify_erase(call, Response(404, {}, None, 1.0))["L1#erase"].status == "done"
+
+
+def test_a_target_configured_not_to_erase_gets_no_erasure():
+    from leadflow.services.push import erasure_targets
+
+    config = parse({"targets": {"salesforce": {"erase": False}}})
+    assert erasure_targets({"hubspot": "1001", "salesforce": "00Q1", "webhook": None}, config) == {
+        "hubspot": "1001",
+        "webhook": None,
+    }

@@ -18,6 +18,9 @@ guidelines and changelog; see infra/local/README.md for what was confirmed and w
 - `GET /crm/v3/objects/contacts?limit=&after=&properties=` (limit default 10, at most 100, else 400; `paging.next.after`
   while more remain), `GET /crm/v3/objects/contacts/{id}` and `GET /crm/v3/objects/contacts/{email}?idProperty=email`
   (404 `category: OBJECT_NOT_FOUND` when absent). Values come back as strings; requested unknown properties as null.
+- `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId": <id>}` (or with `"idProperty": "email"`): the contact
+  is deleted for good, 204 with no body; an unknown id → 404 `OBJECT_NOT_FOUND` (HubSpot would block-list an
+  unknown email; the local CRM only records it in `blocklisted()`).
 - Auth: `Authorization: Bearer <token>` must equal the dev secret `crm/hubspot.access_token` (from
   LEADFLOW_SECRETS_FILE, default infra/local/secrets.json), else 401 `category: INVALID_AUTHENTICATION`.
 - Rate limit: a rolling window of `rate_limit` requests per `rate_window_s` seconds (default 100 / 10 s, the
@@ -30,12 +33,13 @@ guidelines and changelog; see infra/local/README.md for what was confirmed and w
 
 Fault injection (constructor arguments, `set_faults()`, or `POST /__faults` with a JSON object; `DELETE /__faults`
 clears them): `latency_ms` before every API answer, `status_429_every` (every Nth API request answered with the
-ten-secondly 429), `status_5xx_rate` (probability 0..1, seeded by `seed`) and `fail_next` (the next N API requests),
-both answered with `fail_status` (default 503) and HubSpot's error body; an injected failure writes nothing.
+ten-secondly 429), `status_5xx_rate` (probability 0..1, seeded by `seed`), `fail_next` (the next N API requests) and
+`down_for_s` (every API request for that many seconds from when it is set, with `Retry-After: retry_after_s` when
+set), all answered with `fail_status` (default 503) and HubSpot's error body; an injected failure writes nothing.
 `GET /__requests` lists what was received (method, path, query, JSON body, status; the Authorization header is
 never recorded), `DELETE /__requests` forgets it. The control routes need no token and are not rate limited.
 
-What it does not emulate: other objects, associations, search, single create/update/delete, archiving,
+What it does not emulate: other objects, associations, search, single create/update/(non-GDPR) delete, archiving,
 `propertiesWithHistory`, property definitions and their validation (any property name is accepted), other
 unique id properties, OAuth and scopes, the daily reset at midnight in the account's time zone (the daily count
 lasts until `reset()`), and HubSpot's exact wording of messages it does not document.
@@ -92,6 +96,8 @@ class Faults:
     status_5xx_rate: float = 0.0
     fail_next: int = 0
     fail_status: int = 503
+    down_for_s: float = 0.0  # an outage: every API request fails for this long from when it is set
+    retry_after_s: float = 0.0  # a Retry-After header on the outage's answers
 
 
 class _Reply(Exception):
@@ -170,12 +176,14 @@ class LocalCrm:
         with self._lock:
             self._contacts: dict[str, dict[str, Any]] = {}
             self._by_email: dict[str, str] = {}
+            self._blocklist: set[str] = set()
             self._next_id = 1001
             self._requests: list[dict[str, Any]] = []
             self._window: deque[float] = deque()
             self._daily = 0
             self._api_calls = 0
             self.faults = Faults(**asdict(self._initial_faults))
+            self._down_until = self.clock() + self.faults.down_for_s
 
     def set_faults(self, **knobs: Any) -> Faults:
         names = {f.name for f in fields(Faults)}
@@ -185,11 +193,14 @@ class LocalCrm:
         with self._lock:
             for name, value in knobs.items():
                 setattr(self.faults, name, type(getattr(Faults(), name))(value))
+            if "down_for_s" in knobs:
+                self._down_until = self.clock() + self.faults.down_for_s
             return Faults(**asdict(self.faults))
 
     def clear_faults(self) -> None:
         with self._lock:
             self.faults = Faults()
+            self._down_until = 0.0
 
     def contacts(self) -> list[dict[str, Any]]:
         """Every contact as HubSpot would return it with all its properties, oldest first."""
@@ -204,6 +215,11 @@ class LocalCrm:
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in self._requests]
+
+    def blocklisted(self) -> set[str]:
+        """Emails a GDPR delete by email named while no contact held them (HubSpot block-lists them)."""
+        with self._lock:
+            return set(self._blocklist)
 
     # ---- HTTP -----------------------------------------------------------------------------------------------
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes]:
@@ -222,7 +238,8 @@ class LocalCrm:
         delay = self.faults.latency_ms
         if delay and path.startswith("/crm/"):
             time.sleep(delay / 1000)
-        return status, [("content-type", "application/json;charset=utf-8"), *extra], json.dumps(payload).encode()
+        raw = b"" if status == 204 else json.dumps(payload).encode()
+        return status, [("content-type", "application/json;charset=utf-8"), *extra], raw
 
     def _record(self, method: str, path: str, query: dict[str, str], body: bytes, status: int) -> None:
         try:
@@ -271,9 +288,11 @@ class LocalCrm:
                 ),
             )
         self._throttle(extra)
-        self._inject_faults()
+        self._inject_faults(extra)
         if path == f"{CONTACTS}/batch/upsert" and method == "POST":
             return self._batch_upsert(body)
+        if path == f"{CONTACTS}/gdpr-delete" and method == "POST":
+            return self._gdpr_delete(body)
         if path == CONTACTS and method == "GET":
             return 200, self._list(query)
         if path.startswith(f"{CONTACTS}/") and "/" not in path[len(CONTACTS) + 1 :] and method == "GET":
@@ -303,10 +322,14 @@ class LocalCrm:
         if refused:
             raise _Reply(429, rate_limited(*refused))
 
-    def _inject_faults(self) -> None:
+    def _inject_faults(self, extra: list[tuple[str, str]]) -> None:
         with self._lock:
             self._api_calls += 1
             faults = self.faults
+            if self.clock() < self._down_until:
+                if faults.retry_after_s:
+                    extra.append(("Retry-After", str(int(faults.retry_after_s))))
+                raise _Reply(faults.fail_status, _error("service unavailable (local CRM outage)", "INTERNAL_ERROR"))
             if faults.status_429_every and self._api_calls % faults.status_429_every == 0:
                 raise _Reply(429, rate_limited("ten_secondly_rolling", "TEN_SECONDLY_ROLLING"))
             failing = faults.fail_next > 0
@@ -424,6 +447,30 @@ class LocalCrm:
             cursor = page[-1]["id"]
             answer["paging"] = {"next": {"after": cursor, "link": f"{self.url}{CONTACTS}?after={cursor}&limit={limit}"}}
         return answer
+
+    def _gdpr_delete(self, body: bytes) -> tuple[int, Any]:
+        try:
+            document = json.loads(body)
+        except ValueError as error:
+            raise _Reply(400, _error(f"Invalid input JSON: {error}", "VALIDATION_ERROR")) from None
+        object_id = document.get("objectId") if isinstance(document, dict) else None
+        if not isinstance(object_id, str) or not object_id:
+            raise _Reply(400, _error("Invalid input JSON: objectId is required", "VALIDATION_ERROR"))
+        id_property = document.get("idProperty") or "hs_object_id"
+        with self._lock:
+            if id_property == "email":
+                contact_id = self._by_email.get(object_id.strip().lower())
+                if contact_id is None:
+                    self._blocklist.add(object_id.strip().lower())
+            elif id_property == "hs_object_id":
+                contact_id = object_id if object_id in self._contacts else None
+            else:
+                raise _Reply(400, _error(f"Property {id_property} is not a unique property", "VALIDATION_ERROR"))
+            if contact_id is None:
+                raise _Reply(404, _error("resource not found", "OBJECT_NOT_FOUND"))
+            del self._contacts[contact_id]
+            self._by_email = {k: v for k, v in self._by_email.items() if v != contact_id}
+        return 204, None
 
     def _get(self, identifier: str, query: dict[str, str]) -> dict[str, Any]:
         id_property = query.get("idProperty") or "hs_object_id"

@@ -14,6 +14,8 @@ LEADFLOW_SALESFORCE_LOGIN_URL at it; tests start their own with `LocalSalesforce
   fields}]}`. Per record: `Lead` needs `LastName` and `Company` (`REQUIRED_FIELD_MISSING`), an `Email` must
   look like one (`INVALID_EMAIL_ADDRESS`), and a duplicate rule refuses a second record with an Email that
   another external id holds (`DUPLICATES_DETECTED`). Upserts by external id: created once, updated after.
+- `DELETE /services/data/vXX.X/sobjects/{SObject}/{Id}` and `…/sobjects/{SObject}/{ExternalIdField}/{value}`:
+  the record is deleted, 204 with no body; no such record → 404 `NOT_FOUND`.
 - A token that was never issued, or expired (`expire_tokens()`), → 401 `[{"message": "Session expired or
   invalid", "errorCode": "INVALID_SESSION_ID"}]`.
 
@@ -42,6 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 REPO = Path(__file__).resolve().parents[3]
 MAX_RECORDS = 200
 UPSERT = re.compile(r"^/services/data/v\d+\.\d/composite/sobjects/(?P<sobject>\w+)/(?P<field>\w+)$")
+DELETE = re.compile(r"^/services/data/v\d+\.\d/sobjects/(?P<sobject>\w+)/(?:(?P<field>\w+)/)?(?P<value>[^/]+)$")
 EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 
@@ -77,7 +80,7 @@ class LocalSalesforce:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload = org.dispatch(self.command, self.path, dict(self.headers.items()), body)
-                raw = json.dumps(payload).encode()
+                raw = b"" if status == 204 else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json;charset=UTF-8")
                 self.send_header("content-length", str(len(raw)))
@@ -193,6 +196,9 @@ class LocalSalesforce:
             live = scheme.lower() == "bearer" and token in self._tokens
         if not live:
             return 401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+        deleting = DELETE.match(path)
+        if deleting and method == "DELETE":
+            return self._delete(deleting["sobject"], deleting["field"], deleting["value"])
         match = UPSERT.match(path)
         if not match or method != "PATCH":
             return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
@@ -215,6 +221,17 @@ class LocalSalesforce:
                 return 400, [{"errorCode": "INVALID_FIELD", "message": f"each record needs type {sobject} and {field}"}]
         with self._lock:
             return 200, [self._upsert(sobject, field, record) for record in records]
+
+    def _delete(self, sobject: str, field: str | None, value: str) -> tuple[int, Any]:
+        with self._lock:
+            if self.faults.fail_next > 0:
+                self.faults.fail_next -= 1
+                return 503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "Server unavailable (injected)"}]
+            for key, record in self._records.items():
+                if key[0] == sobject and (record.get(field) == value if field else record.get("Id") == value):
+                    del self._records[key]
+                    return 204, None
+        return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
     def _upsert(self, sobject: str, field: str, record: dict[str, Any]) -> dict[str, Any]:
         external = str(record[field])

@@ -146,7 +146,18 @@ def _push_refs(message: dict) -> list[str]:
         return []
     if body.get("lead_id"):
         return [str(body["lead_id"])]
-    return [str(ref.get("lead_id")) for ref in body.get("leads") or [] if isinstance(ref, dict)]
+    refs = (body.get("leads") or []) + (body.get("erase") or [])
+    return [str(ref.get("lead_id")) for ref in refs if isinstance(ref, dict)]
+
+
+def _erasures(message: dict) -> list[dict]:
+    """The erasures (lead id, CRM record id) a push DLQ message carries: the lead is gone, so a replay resends
+    the deletion itself rather than the lead."""
+    try:
+        erase = json.loads(message["Body"]).get("erase")
+    except (ValueError, AttributeError):
+        return []
+    return [ref for ref in erase or [] if isinstance(ref, dict) and ref.get("lead_id")]
 
 
 def _dlq_push(args) -> int:
@@ -161,9 +172,10 @@ def _dlq_push(args) -> int:
         if args.action == "list":
             if not wanted or wanted & set(refs):
                 reason = _attribute(message, "failure_reason") or "redriven"
-                version = _attribute(message, "version")
+                version = _attribute(message, "version")  # "erase": the deletion of an erased lead in the CRM
+                version = version if version == "erase" else f"v{version}"
                 print(
-                    f"{message['MessageId']}  {args.target:<10} {','.join(refs):<36} v{version:<4} "
+                    f"{message['MessageId']}  {args.target:<10} {','.join(refs):<36} {version:<5} "
                     f"{_attribute(message, 'failed_at'):<24} {reason}"
                 )
                 chosen.append(message)
@@ -174,14 +186,18 @@ def _dlq_push(args) -> int:
     if args.action == "list":
         print(f"{len(chosen)} failed push(es) for {args.target}")
         return 0
-    lead_ids = list(dict.fromkeys(ref for message in chosen for ref in _push_refs(message)))
+    erasures = [ref for message in chosen for ref in _erasures(message)]
+    if erasures:
+        body = {"target": args.target, "erase": erasures, "attempt": 0, "replay": True}
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+    lead_ids = list(dict.fromkeys(ref for message in chosen if not _erasures(message) for ref in _push_refs(message)))
     for start in range(0, len(lead_ids), 100):
         body = {"target": args.target, "leads": [{"lead_id": i} for i in lead_ids[start : start + 100]], "attempt": 0,
                 "replay": True}  # fmt: skip
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
     for message in chosen:
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-    print(f"replayed {len(lead_ids)} lead(s) to the {args.target} push queue")
+    print(f"replayed {len(lead_ids)} lead(s) and {len(erasures)} erasure(s) to the {args.target} push queue")
     return 0
 
 

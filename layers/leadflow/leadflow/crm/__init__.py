@@ -6,6 +6,11 @@ CRM's record id), to `retry` later (429, 5xx, timeouts, locks; `retry_after` whe
 or `failed` for good (validation, duplicates: the DLQ keeps the reason).
 
 A record is named by its push key `<lead_id>#<version>`: the idempotency key of a push.
+
+Erasure: when a lead is erased, each target it was pushed to gets an `Erasure` (the lead id and the CRM's
+record id, nothing else) through the same queue; `build_erase_calls` builds the CRM's delete (HubSpot's GDPR
+delete, Salesforce's delete of the record, a signed `lead.erased` event) and `classify_erase` says done (also
+when the record is gone already), retry or failed, keyed by `<lead_id>#erase`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,22 @@ Status = Literal["done", "retry", "failed"]
 
 def push_key(lead_id: str, version: int) -> str:
     return f"{lead_id}#{version}"
+
+
+def erase_key(lead_id: str) -> str:
+    return f"{lead_id}#erase"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What deleting an erased lead in a CRM needs: no personal data, only ids."""
+
+    lead_id: str
+    crm_id: str | None = None  # the CRM's record id written back by the push (None: not known)
+
+    @property
+    def key(self) -> str:
+        return erase_key(self.lead_id)
 
 
 @dataclass(frozen=True)

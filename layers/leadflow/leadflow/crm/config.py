@@ -9,6 +9,9 @@ pushing wrong data.
 A field mapping is `lead field (dotted path) → CRM property` or `{property, transform, owned_by, default}`.
 `owned_by: "leadflow"` (the default) fields are written on every push; `owned_by: "crm"` fields only on the
 first push of a lead to that target (an initial value the sales team may then change in the CRM).
+
+`erase` (default true): when a lead is erased, delete it in this target too (HubSpot GDPR delete, Salesforce
+delete of the record, a signed `lead.erased` event). False leaves erasure in that CRM to its operators.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ errors of a 207 are matched back to their lead whatever their order. 429s say wh
 Milliseconds`); `DAILY` after the daily reset (an hour at least: HubSpot resets at midnight in the account's
 time zone, which LeadFlow does not know). 5xx, timeouts and 401/403 (a token an operator must fix) are
 retried; a per-record VALIDATION_ERROR, a lead without email and a 400 for the whole call fail for good.
+
+Erasure: `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId": <contact id>}` permanently deletes the
+contact (HubSpot answers 204). Only by id: with `idProperty: email` HubSpot would block-list an email it does
+not find, and the queue would have to carry the email. 404 (already gone) is done too.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from leadflow.crm import Call, Outcome, every
+from leadflow.crm import Call, Erasure, Outcome, every
 from leadflow.crm.config import TargetConfig, map_lead
 from leadflow.http import Response, base_url, retry_after_seconds
 from leadflow.secrets import secret_field
@@ -21,6 +25,7 @@ from leadflow.secrets import secret_field
 NAME = "hubspot"
 SECRET = "crm/hubspot"
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 MAX_INPUTS = 100
 DAILY_RETRY_SECONDS = 3600.0
 # A ten-secondly 429 without Retry-After: the rolling window frees a slot within seconds, and the sender's
@@ -94,5 +99,26 @@ def classify(call: Call, answer: Response) -> dict[str, Outcome]:
     return outcomes
 
 
-def send_call(call: Call, target: TargetConfig, send: Callable, request: Callable[..., Response]) -> dict[str, Outcome]:
+def build_erase_calls(erasures: list[Erasure], target: TargetConfig) -> tuple[list[Call], dict[str, Outcome]]:
+    """One GDPR delete per contact; a lead whose contact id is unknown has nothing LeadFlow can delete."""
+    headers = {"Authorization": f"Bearer {secret_field(SECRET, 'access_token')}"}
+    url = base_url(NAME) + GDPR_DELETE_PATH
+    calls, outcomes = [], {}
+    for erasure in erasures:
+        if erasure.crm_id:
+            calls.append(Call("POST", url, (erasure.key,), headers, {"objectId": erasure.crm_id}))
+        else:
+            outcomes[erasure.key] = Outcome("failed", reason="no HubSpot contact id known for the lead")
+    return calls, outcomes
+
+
+def classify_erase(call: Call, answer: Response) -> dict[str, Outcome]:
+    if 200 <= answer.status < 300 or answer.status == 404:
+        return every(call.keys, Outcome("done"))
+    return classify(call, answer)  # 429, 5xx, 401/403: retry; other 4xx: failed
+
+
+def send_call(
+    call: Call, target: TargetConfig, send: Callable, request: Callable[..., Response], classify: Callable = classify
+) -> dict[str, Outcome]:
     return send(call, target, classify)

@@ -7,6 +7,10 @@ lead twice updates one record. The answer is one UpsertResult per record, in ord
 5xx and timeouts; failed for good: `DUPLICATES_DETECTED`, `REQUIRED_FIELD_MISSING`, `INVALID_EMAIL_ADDRESS`
 and other validation errors of a record, or a 400 for the whole call. The access token is cached per process
 and fetched again once when Salesforce answers 401 `INVALID_SESSION_ID` (expired or revoked).
+
+Erasure: `DELETE {instance}/services/data/{version}/sobjects/{object}/{record id}` (204), or by the external id
+(`…/sobjects/{object}/{external id field}/{lead id}`) when the record id was never written back; 404 (the
+record is gone already) is done too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from leadflow.crm import Call, Outcome, every
+from leadflow.crm import Call, Erasure, Outcome, every
 from leadflow.crm.config import TargetConfig, map_lead
 from leadflow.http import ApiError, Response, base_url, retry_after_seconds
 from leadflow.secrets import secret_field
@@ -54,6 +58,27 @@ def build_calls(leads: list[tuple[str, dict, bool]], target: TargetConfig) -> tu
         body = {"allOrNone": False, "records": records}
         calls.append(Call("PATCH", path, tuple(key for key, _, _ in chunk), {}, body))
     return calls, {}
+
+
+def build_erase_calls(erasures: list[Erasure], target: TargetConfig) -> tuple[list[Call], dict[str, Outcome]]:
+    """One DELETE per record (URL relative to the instance, like the upserts)."""
+    options = target.options
+    base = f"/services/data/{options.get('api_version', 'v60.0')}/sobjects/{options.get('object', 'Lead')}"
+    external = options.get("external_id_field", "LeadFlow_Id__c")
+    calls = []
+    for erasure in erasures:
+        path = f"{base}/{erasure.crm_id}" if erasure.crm_id else f"{base}/{external}/{erasure.lead_id}"
+        calls.append(Call("DELETE", path, (erasure.key,), {}))
+    return calls, {}
+
+
+def classify_erase(call: Call, answer: Response) -> dict[str, Outcome]:
+    if answer.status in (200, 204, 404):
+        return every(call.keys, Outcome("done"))
+    if answer.status == 400:  # e.g. DELETE_FAILED, ENTITY_IS_LOCKED: an operator must look
+        codes = sorted({str(e.get("errorCode")) for e in _errors(answer.body) if e.get("errorCode")})
+        return every(call.keys, Outcome("failed", reason=f"HTTP 400 {','.join(codes)}".strip()))
+    return classify(call, answer)  # 401 (session refreshed), 403 limit, 5xx: retry
 
 
 def _errors(body: Any) -> list[dict]:
@@ -116,7 +141,9 @@ def _session(request: Callable[..., Response], refresh: bool) -> tuple[str, str]
     return session
 
 
-def send_call(call: Call, target: TargetConfig, send: Callable, request: Callable[..., Response]) -> dict[str, Outcome]:
+def send_call(
+    call: Call, target: TargetConfig, send: Callable, request: Callable[..., Response], classify: Callable = classify
+) -> dict[str, Outcome]:
     """Send with the cached session; on 401 INVALID_SESSION_ID fetch a new token and send once more."""
     outcomes: dict[str, Outcome] = {}
     for refresh in (False, True):

@@ -7,6 +7,9 @@ and every value signs). Body `{"type": "lead.qualified", "timestamp", "data": <t
 2xx is delivered; 410 means the endpoint is gone: the record fails and the target is disabled (an alarm
 fires; `leadflow dlq replay --target webhook` re-enables it after the operator fixed the URL); 408, 429 and
 5xx are retried (Retry-After honoured); any other answer, redirects included (never followed), fails.
+
+Erasure: a signed `{"type": "lead.erased", "timestamp", "data": {"lead_id"}}` (`webhook-id` `<lead_id>#erase`),
+answered like a push: the receiver deletes what it keeps of the lead.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from leadflow.crm import Call, Outcome
+from leadflow.crm import Call, Erasure, Outcome
 from leadflow.crm.config import TargetConfig, map_lead
 from leadflow.domain.lead import lead_view
 from leadflow.http import Response, retry_after_seconds
@@ -52,19 +55,30 @@ def payload(lead: dict, target: TargetConfig, first_push: bool, now: datetime | 
     return {"type": target.options.get("event_type", "lead.qualified"), "timestamp": stamp, "data": data}
 
 
+def _signed_post(url: str, keys: list[bytes], key: str, document: dict) -> Call:
+    body = json.dumps(document, separators=(",", ":"), default=str).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": key,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(keys, key, timestamp, body),
+    }
+    return Call("POST", url, (key,), headers, None, body)
+
+
 def build_calls(leads: list[tuple[str, dict, bool]], target: TargetConfig) -> tuple[list[Call], dict[str, Outcome]]:
     url, keys = _secrets()
-    calls = []
-    for key, lead, first in leads:
-        body = json.dumps(payload(lead, target, first), separators=(",", ":"), default=str).encode()
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": key,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(keys, key, timestamp, body),
-        }
-        calls.append(Call("POST", url, (key,), headers, None, body))
+    return [_signed_post(url, keys, key, payload(lead, target, first)) for key, lead, first in leads], {}
+
+
+def build_erase_calls(erasures: list[Erasure], target: TargetConfig) -> tuple[list[Call], dict[str, Outcome]]:
+    url, keys = _secrets()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    calls = [
+        _signed_post(url, keys, e.key, {"type": "lead.erased", "timestamp": stamp, "data": {"lead_id": e.lead_id}})
+        for e in erasures
+    ]
     return calls, {}
 
 
@@ -82,5 +96,10 @@ def classify(call: Call, answer: Response) -> dict[str, Outcome]:
     return dict.fromkeys(call.keys, outcome)
 
 
-def send_call(call: Call, target: TargetConfig, send: Callable, request: Callable[..., Response]) -> dict[str, Outcome]:
+classify_erase = classify  # a lead.erased event is answered like a push
+
+
+def send_call(
+    call: Call, target: TargetConfig, send: Callable, request: Callable[..., Response], classify: Callable = classify
+) -> dict[str, Outcome]:
     return send(call, target, classify)

@@ -40,11 +40,27 @@ def find_lead_by_email(raw_email: str | None) -> dict:
     return get_lead(lead_id)
 
 
+def _queue_crm_erasures(lead_id: str):
+    def queue(records: dict[str, str | None]) -> None:
+        if records:  # bound late: the push service (CRM clients) only when the lead was pushed somewhere
+            from leadflow.services.push import queue_erasures
+
+            queue_erasures(lead_id, records)
+
+    return queue
+
+
 def erase_lead(lead_id: str, now: datetime | None = None) -> None:
-    """Erase a lead; retried after a failure (503) it finishes the job. 404 only when nothing is left."""
+    """Erase a lead; retried after a failure (503) it finishes the job. 404 only when nothing is left.
+
+    Before anything is deleted, the deletion of the person in every CRM the lead was pushed to is queued
+    (ids only; the push functions delete it there, with retries and a DLQ)."""
     _check_id(lead_id)
     ttl = timedelta(days=settings().delivery_ttl_days)
-    if not store.erase_lead(lead_id, now=now or datetime.now(UTC), delivery_ttl=ttl):
+    erased = store.erase_lead(
+        lead_id, now=now or datetime.now(UTC), delivery_ttl=ttl, before_delete=_queue_crm_erasures(lead_id)
+    )
+    if not erased:
         raise NotFound(f"No lead with id {lead_id}.")
     metrics.add_metric(name="LeadErased", unit=MetricUnit.Count, value=1)
     logger.info("lead erased", extra={"lead_id": lead_id})

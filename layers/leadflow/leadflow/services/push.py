@@ -12,6 +12,13 @@
    record: done → `crm.<target>` written back and a `push` timeline entry; retry → re-queued with
    exponential backoff and full jitter, never sooner than the CRM's Retry-After; failed for good, or out of
    attempts → the target's DLQ, one message per lead with the reason (`leadflow dlq list --target`).
+3. `queue_erasures` (erasure, `leadflow.services.leads.erase_lead`): every target a lead was pushed to gets
+   `{"target", "erase": [{"lead_id", "crm_id"}], "attempt": 0}` on the same queue (ids only), and the push
+   function deletes the person there (`leadflow.crm.<target>.build_erase_calls`) with the same retries, backoff
+   and DLQ. A push that lands while its lead is being erased (its write-back refused) queues one too.
+
+Metrics are one name per measure with a `target` dimension (`CrmPushed`, `CrmPushRetried`,
+`CrmPushDeadLettered`, `CrmBatchSize`, `CrmLatency`, `CrmRateLimited`, `CrmTargetDisabled`, `CrmErased`, ...).
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from leadflow import http, queues
-from leadflow.crm import TARGETS, Call, Outcome, push_key
+from leadflow.crm import TARGETS, Call, Erasure, Outcome, push_key
 from leadflow.crm.config import CrmConfig, TargetConfig, crm_config
 from leadflow.crm.ratelimit import TokenBucket
 from leadflow.errors import ConfigurationError, LeadFlowError
@@ -41,6 +49,15 @@ QUEUE_ENV = {t: f"LEADFLOW_{t.upper()}_QUEUE_URL" for t in TARGETS}
 DLQ_ENV = {t: f"LEADFLOW_{t.upper()}_DLQ_URL" for t in TARGETS}
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds maximum
 MESSAGE_LEADS = 100  # lead refs per queue message
+
+
+def target_metric(name: str, target: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+    """One datapoint of a per-target measure: one metric name, the target as its `target` dimension."""
+    if is_metrics_disabled():
+        return  # single_metric prints even when metrics are disabled (`leadflow up`)
+    with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="service", value="leadflow")
+        metric.add_dimension(name="target", value=target)
 
 
 def _now_iso() -> str:
@@ -113,7 +130,7 @@ def route_stream_records(records: list[dict], config: CrmConfig | None = None) -
             for i in range(0, len(items), MESSAGE_LEADS)
         ]
         queues.send_batch(queue_url(name) or "", messages)
-        metrics.add_metric(name=f"CrmPushQueued_{name}", unit=MetricUnit.Count, value=len(items))
+        target_metric("CrmPushQueued", name, len(items))
     return {name: len(refs) for name, refs in wanted.items()}
 
 
@@ -162,12 +179,10 @@ def send(call: Call, target: TargetConfig, classify: Callable[[Call, http.Respon
         )
     except http.ApiError:
         return {key: Outcome("retry", reason="no answer (timeout or connection error)") for key in call.keys}
-    metrics.add_metric(
-        name=f"CrmLatency_{target.name}", unit=MetricUnit.Milliseconds, value=(time.monotonic() - started) * 1000
-    )
-    metrics.add_metric(name=f"CrmBatchSize_{target.name}", unit=MetricUnit.Count, value=len(call.keys))
+    target_metric("CrmLatency", target.name, (time.monotonic() - started) * 1000, MetricUnit.Milliseconds)
+    target_metric("CrmBatchSize", target.name, len(call.keys))
     if answer.status == 429:
-        metrics.add_metric(name=f"CrmRateLimited_{target.name}", unit=MetricUnit.Count, value=1)
+        target_metric("CrmRateLimited", target.name, 1)
         outcomes = classify(call, answer)
         wait = max((o.retry_after or 0) for o in outcomes.values()) if outcomes else 0
         if limiter is not None and wait:
@@ -188,6 +203,45 @@ def deliver(target: TargetConfig, leads: list[tuple[str, dict, bool]]) -> dict[s
     return outcomes
 
 
+def delete_in_crm(target: TargetConfig, erasures: list[Erasure]) -> dict[str, Outcome]:
+    """Delete erased leads in the target; every erase key gets an Outcome."""
+    module = _module(target.name)
+    try:
+        calls, outcomes = module.build_erase_calls(erasures, target)
+    except LeadFlowError as error:
+        return {e.key: Outcome("retry", reason=f"{error.kind}: {error.detail}"[:200]) for e in erasures}
+    for call in calls:
+        outcomes.update(module.send_call(call, target, send, http.request, module.classify_erase))
+    return outcomes
+
+
+# ------------------------------------------------------------------------------------------------ erasure
+def erasure_targets(records: dict[str, str | None], config: CrmConfig | None = None) -> dict[str, str | None]:
+    """The targets (→ CRM record id, if known) where an erased lead must be deleted too."""
+    config = config or crm_config()
+    return {
+        name: crm_id
+        for name, crm_id in records.items()
+        if name in config.targets and config.targets[name].options.get("erase", True)
+    }
+
+
+def queue_erasures(lead_id: str, records: dict[str, str | None], config: CrmConfig | None = None) -> list[str]:
+    """Queue the deletion of an erased lead in every target it was pushed to (`records`: target → CRM id).
+
+    The message carries the lead id and the CRM's record id only. Raises (the erasure answers 503 and is
+    retried) when a target's queue is not configured or does not take the message."""
+    targets = erasure_targets(records, config)
+    for name, crm_id in sorted(targets.items()):
+        url = queue_url(name)
+        if not url:
+            raise ConfigurationError(f"{QUEUE_ENV[name]} is not set: the lead cannot be erased in {name}.")
+        erase = [{"lead_id": lead_id, **({"crm_id": crm_id} if crm_id else {})}]
+        queues.send_batch(url, [({"target": name, "erase": erase, "attempt": 0}, {"target": name})])
+        target_metric("CrmErasureQueued", name, 1)
+    return sorted(targets)
+
+
 # ------------------------------------------------------------------------------------------------ the queue
 def backoff_seconds(attempt: int, retry_after: float | None, base: float | None = None) -> int:
     """Full jitter (a random wait up to base·2^attempt, capped), never less than the CRM's Retry-After."""
@@ -201,27 +255,35 @@ def push_records(target_name: str, records: list[dict], config: CrmConfig | None
     config = config or crm_config()
     target = config.targets[target_name]
     attempts: dict[str, int] = {}
+    erasures: dict[str, tuple[Erasure, int]] = {}
     replay = False
     for record in records:
         try:
             body = json.loads(record["body"])
-            refs = body["leads"]
+            refs = body["leads"] if "erase" not in body else []
             attempt = int(body.get("attempt", 0))
             replay = replay or bool(body.get("replay"))
-        except (ValueError, KeyError, TypeError):
+            for ref in body.get("erase") or []:
+                erasure = Erasure(str(ref["lead_id"]), str(ref["crm_id"]) if ref.get("crm_id") else None)
+                erasures[erasure.lead_id] = (erasure, max(attempt, erasures.get(erasure.lead_id, (erasure, 0))[1]))
+        except (ValueError, KeyError, TypeError, AttributeError):
             logger.error("unreadable push message", extra={"target": target_name})
             continue
         for ref in refs:
             lead_id = str(ref.get("lead_id", ""))
             if lead_id:
                 attempts[lead_id] = max(attempt, attempts.get(lead_id, 0))
-    if not attempts:
+    if not attempts and not erasures:
         return
     now = _now_iso()
     disabled = store.target_disabled(target_name) if target_name == "webhook" else None
     if disabled is not None and replay:  # the operator fixed the endpoint and replays: enabled again
         store.enable_target(target_name, now)
         disabled = None
+    if erasures:
+        _erase(target, erasures, disabled, now)
+    if not attempts:
+        return
     leads = store.get_leads(list(attempts))
     todo: list[tuple[str, dict, bool]] = []
     for lead_id in attempts:
@@ -230,7 +292,7 @@ def push_records(target_name: str, records: list[dict], config: CrmConfig | None
             continue  # erased, or no longer qualified: nothing to push
         pushed = (lead.get("crm") or {}).get(target_name) or {}
         if pushed.get("version") is not None and int(pushed["version"]) >= int(lead["version"]):
-            metrics.add_metric(name=f"CrmPushAlreadyDone_{target_name}", unit=MetricUnit.Count, value=1)
+            target_metric("CrmPushAlreadyDone", target_name, 1)
             continue  # a redelivery, or a message queued before the last push: this version is in the CRM
         todo.append((push_key(lead_id, int(lead["version"])), lead, not pushed))
     if not todo:
@@ -255,10 +317,15 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
         attempt = attempts[lead_id]
         if outcome.disable:
             store.disable_target(name, now, outcome.reason)
-            metrics.add_metric(name=f"CrmTargetDisabled_{name}", unit=MetricUnit.Count, value=1)
+            target_metric("CrmTargetDisabled", name, 1)
             logger.error("CRM target disabled", extra={"target": name, "reason": outcome.reason})
         if outcome.status == "done":
-            if store.record_push(lead_id, name, crm_id=outcome.crm_id, version=version, synced_at=now):
+            if not store.record_push(lead_id, name, crm_id=outcome.crm_id, version=version, synced_at=now):
+                # the lead was erased while this push was on its way: delete what the push just wrote
+                if target.options.get("erase", True):
+                    body = {"target": name, "erase": _erase_refs([Erasure(lead_id, outcome.crm_id)]), "attempt": 0}
+                    queues.send_batch(queue_url(name) or "", [(body, {"target": name})])
+            else:
                 store.add_history(
                     lead_id,
                     now,
@@ -305,7 +372,7 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
             )
     for kind, metric in (("pushed", "CrmPushed"), ("retried", "CrmPushRetried")):
         if counts[kind]:
-            metrics.add_metric(name=f"{metric}_{name}", unit=MetricUnit.Count, value=counts[kind])
+            target_metric(metric, name, counts[kind])
     for (attempt, delay), refs in retry_groups.items():
         for i in range(0, len(refs), MESSAGE_LEADS):
             queues.send_delayed(
@@ -329,5 +396,67 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
             for lead_id, version, reason in dead
         ]
         queues.send_batch(dlq_url(name), messages)
-        metrics.add_metric(name=f"CrmPushDeadLettered_{name}", unit=MetricUnit.Count, value=len(dead))
+        target_metric("CrmPushDeadLettered", name, len(dead))
         logger.error("CRM pushes dead-lettered", extra={"target": name, "count": len(dead)})
+
+
+def _erase_refs(erasures: list[Erasure]) -> list[dict]:
+    return [{"lead_id": e.lead_id, **({"crm_id": e.crm_id} if e.crm_id else {})} for e in erasures]
+
+
+def _erase(target: TargetConfig, erasures: dict[str, tuple[Erasure, int]], disabled: dict | None, now: str) -> None:
+    """Delete erased leads in the CRM: done → gone (no timeline: the lead is gone too); retry → re-queued with
+    backoff; failed or out of attempts → the DLQ with the reason (ids only), replayable like a push."""
+    name = target.name
+    todo = [erasure for erasure, _ in erasures.values()]
+    if disabled is not None:
+        reason = "target disabled: " + str(disabled.get("reason", ""))
+        outcomes = {e.key: Outcome("failed", reason=reason) for e in todo}
+    else:
+        outcomes = delete_in_crm(target, todo)
+    done = 0
+    retry_groups: dict[tuple[int, int], list[Erasure]] = {}
+    dead: list[tuple[Erasure, str]] = []
+    for erasure in todo:
+        outcome = outcomes.get(erasure.key) or Outcome("retry", reason="no outcome")
+        attempt = erasures[erasure.lead_id][1]
+        if outcome.disable:
+            store.disable_target(name, now, outcome.reason)
+            target_metric("CrmTargetDisabled", name, 1)
+        if outcome.status == "done":
+            done += 1
+        elif outcome.status == "retry" and attempt + 1 < target.max_attempts:
+            delay = backoff_seconds(attempt, outcome.retry_after)
+            retry_groups.setdefault((attempt + 1, delay), []).append(erasure)
+        else:
+            reason = (
+                outcome.reason if outcome.status == "failed" else f"{outcome.reason} (after {attempt + 1} attempts)"
+            )
+            dead.append((erasure, reason))
+    if done:
+        target_metric("CrmErased", name, done)
+    for (attempt, delay), group in retry_groups.items():
+        queues.send_delayed(
+            queue_url(name) or "",
+            {"target": name, "erase": _erase_refs(group), "attempt": attempt},
+            {"target": name},
+            delay,
+        )
+        target_metric("CrmErasureRetried", name, len(group))
+    if dead:
+        messages = [
+            (
+                {"target": name, "erase": _erase_refs([erasure])},
+                {
+                    "target": name,
+                    "lead_id": erasure.lead_id,
+                    "version": "erase",
+                    "failure_reason": reason[:500],
+                    "failed_at": now,
+                },
+            )
+            for erasure, reason in dead
+        ]
+        queues.send_batch(dlq_url(name), messages)
+        target_metric("CrmPushDeadLettered", name, len(dead))
+        logger.error("CRM erasures dead-lettered", extra={"target": name, "count": len(dead)})

@@ -33,6 +33,7 @@ from leadflow.store.leads import (
     _lead_item,
     _plain,
     _save_delivery,
+    crm_as_read,
 )
 from leadflow.store.models import (
     ANON_MARKER_SK,
@@ -133,7 +134,8 @@ def save_event(
     deletes: list[str] = []  # TransactWriteItems lists checks, then deletes, then puts: reasons follow that order
     try:
         with TransactWrite(connection=_connection()) as tx:
-            tx.save(_lead_item(lead), condition=LeadItem.erasing.does_not_exist())  # and the version read
+            # at the version read, with the CRM write-backs read (crm_as_read)
+            tx.save(_lead_item(lead), condition=LeadItem.erasing.does_not_exist() & crm_as_read(lead))
             ops.append("lead")
             for event in events:
                 tx.save(

@@ -17,6 +17,7 @@ conflict twins on other leads, the partition's own items, and the lead item last
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,6 +115,18 @@ def _lead_dict(item: LeadItem) -> dict:
 def _lead_item(lead: dict) -> LeadItem:
     values = {name: _compact(lead.get(name)) for name in _LEAD_FIELDS if lead.get(name) is not None}
     return LeadItem(lead_pk(lead["lead_id"]), LEAD_SK, entity="lead", **values)
+
+
+def crm_as_read(lead: dict) -> Any:
+    """The condition that `crm` is still what `lead` was read with.
+
+    `crm` is written only by the CRM push write-back (store.push.record_push: an UpdateItem of one map entry
+    that leaves the version alone, so it never triggers another push). A write of the whole lead at the version
+    it read would put back the `crm` it read and lose a write-back that landed in between; with this condition
+    that write is cancelled instead (WriteConflict `lead_changed`), and the writer reads again and reapplies.
+    """
+    crm = _compact(lead.get("crm") or {})
+    return LeadItem.crm == crm if crm else LeadItem.crm.does_not_exist() | (LeadItem.crm == {})
 
 
 def _connection() -> Connection:
@@ -230,7 +243,8 @@ def save_capture(
             if is_new:
                 tx.save(item, condition=LeadItem.pk.does_not_exist())
             else:
-                tx.save(item, condition=LeadItem.erasing.does_not_exist())  # and the version read (VersionAttribute)
+                # at the version read (VersionAttribute), with the CRM write-backs read
+                tx.save(item, condition=LeadItem.erasing.does_not_exist() & crm_as_read(lead))
             ops.append(("lead", lead_id))
             for key in claim:
                 identity = KeyItem(key, IDENTITY_SK, entity="identity", lead_id=lead_id, created_at=now)
@@ -305,8 +319,30 @@ def conflict_sk(key: str, other_lead_id: str) -> str:
     return f"CONFLICT#{key}#{other_lead_id}"
 
 
-def erase_lead(lead_id: str, *, now: datetime, delivery_ttl: timedelta) -> bool:
+def crm_records(lead: AnyItem | None, partition: list[AnyItem]) -> dict[str, str | None]:
+    """The CRM targets the lead was pushed to → the CRM's record id (None when only the push is known): from
+    its `crm` write-backs and its `push` timeline entries (which also name a push whose write-back was lost)."""
+    records: dict[str, str | None] = {}
+    for target, entry in (_plain(lead.crm) if lead is not None and lead.crm is not None else {}).items():
+        records[target] = (entry or {}).get("id") if isinstance(entry, dict) else None
+    for item in partition:
+        detail = _plain(item.detail) if item.kind == "push" and item.detail is not None else {}
+        if detail.get("outcome") == "pushed" and detail.get("target"):
+            records[detail["target"]] = records.get(detail["target"]) or detail.get("crm_id")
+    return records
+
+
+def erase_lead(
+    lead_id: str,
+    *,
+    now: datetime,
+    delivery_ttl: timedelta,
+    before_delete: Callable[[dict[str, str | None]], None] | None = None,
+) -> bool:
     """Erase the lead and everything that names it; False when nothing of it is left (already erased).
+
+    `before_delete(crm_records)` runs once the lead is marked and read, before anything is deleted (it queues
+    the deletion in the CRMs the lead was pushed to): if it raises, the erasing lead is left for the retry.
 
     Each step is idempotent and what a step removes is never needed to find what a later step removes, so
     a failure at any point leaves something (the `erasing` lead item, at least) from which a retry finishes
@@ -321,6 +357,8 @@ def erase_lead(lead_id: str, *, now: datetime, delivery_ttl: timedelta) -> bool:
         if not marked and not partition:
             return False
         lead = next((item for item in partition if item.sk == LEAD_SK), None)
+        if lead is not None and before_delete is not None:
+            before_delete(crm_records(lead, partition))
         identity: set[str] = set(lead.identity_keys or []) if lead else set()
         tombstones: dict[str, int] = {}
         twins: set[tuple[str, str]] = set()

@@ -321,6 +321,9 @@ class AnyItem(_Table):
     created_at = UnicodeAttribute(null=True)
     key = UnicodeAttribute(null=True)
     other_lead_id = UnicodeAttribute(null=True)
+    crm = MapAttribute(null=True)  # the lead's CRM write-backs, and push history entries (kind, detail): what
+    kind = UnicodeAttribute(null=True)  # erasure must delete in the CRMs
+    detail = MapAttribute(null=True)
 
 
 ALL_MODELS = (

@@ -199,6 +199,8 @@ def _compile(document: dict[str, Any], digest: str) -> tuple[RoutingConfig | Non
         if raw["id"] in owners:
             problems.append((("owners", i, "id"), f"{raw['id']!r} is already the id of another owner"))
         owners[raw["id"]] = _owner(raw, ("owners", i), zone, problems)
+    if not owners:
+        problems.append((("owners",), "at least one owner is needed"))
     teams: dict[str, Team] = {}
     for i, raw in enumerate(document.get("teams") or []):
         if raw["id"] in teams:

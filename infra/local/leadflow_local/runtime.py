@@ -77,7 +77,9 @@ class LocalRuntime:
         # the local scheduler fires with the time scale (the ARNs only name the target: it runs in process).
         os.environ["LEADFLOW_ROUTING_QUEUE_URL"] = self.queues["RoutingQueue"]
         os.environ["LEADFLOW_ROUTING_SCHEDULE_GROUP"] = ROUTING_GROUP
-        os.environ["LEADFLOW_ROUTING_SLA_FUNCTION_ARN"] = f"{LOCAL_ARN}:lambda:us-east-1:123456789012:function:RoutingSla"
+        os.environ["LEADFLOW_ROUTING_SLA_FUNCTION_ARN"] = (
+            f"{LOCAL_ARN}:lambda:us-east-1:123456789012:function:RoutingSla"
+        )
         os.environ["LEADFLOW_ROUTING_SCHEDULER_ROLE_ARN"] = f"{LOCAL_ARN}:iam::123456789012:role/RoutingScheduler"
         if "JourneyStateMachine" in getattr(self, "state_machines", {}):
             os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"] = self.state_machines["JourneyStateMachine"]

@@ -9,6 +9,7 @@ again on the next poll, up to `max_attempts` times, as the Scheduler's retry pol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -79,10 +80,8 @@ class LocalScheduler:
     def start(self, interval: float = 0.2) -> LocalScheduler:
         def loop() -> None:
             while not self._stop.is_set():
-                try:
+                with contextlib.suppress(Exception):  # embedded AWS stopping, or a transient error: poll again
                     self.fire_due()
-                except Exception:  # noqa: BLE001 - embedded AWS stopping, or a transient error: poll again
-                    pass
                 self._stop.wait(interval)
 
         self._thread = threading.Thread(target=loop, name="local-scheduler", daemon=True)

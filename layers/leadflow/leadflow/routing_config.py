@@ -145,7 +145,9 @@ def _conditions(when: dict, where: tuple, territories: dict, problems: list) -> 
                 problems.append(((*where, kind), "min is above max"))
             conditions.append(Condition(kind, low=low, high=high))
     for i, spec in enumerate(when.get("fields") or []):
-        tests = [k for k in ("in", "contains", "exists") if k in spec] + (["min/max"] if {"min", "max"} & set(spec) else [])
+        tests = [k for k in ("in", "contains", "exists") if k in spec] + (
+            ["min/max"] if {"min", "max"} & set(spec) else []
+        )
         if len(tests) != 1:
             problems.append(((*where, "fields", i), "give exactly one of in, contains, exists or min/max"))
         conditions.append(

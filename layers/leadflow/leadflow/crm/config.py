@@ -261,7 +261,9 @@ def map_lead(lead: dict, target: TargetConfig, *, first_push: bool) -> dict[str,
         if spec.owned_by == "crm" and not first_push:
             continue
         value = lead_value(lead, spec.lead_field)
-        value = _owner_id(lead, value, target) if spec.transform == "owner" else _transform(value, spec.transform, target)
+        value = (
+            _owner_id(lead, value, target) if spec.transform == "owner" else _transform(value, spec.transform, target)
+        )
         if value is None or value == "":
             value = spec.default
         if value is not None:

@@ -221,9 +221,7 @@ def _range_text(cond: Condition) -> str:
 
 def _within(number: float | None, cond: Condition) -> bool:
     return (
-        number is not None
-        and (cond.low is None or number >= cond.low)
-        and (cond.high is None or number <= cond.high)
+        number is not None and (cond.low is None or number >= cond.low) and (cond.high is None or number <= cond.high)
     )
 
 
@@ -345,7 +343,9 @@ def decide(
             owner, cursor, skipped = _pick_from_team(team, action.strategy, config, state, now, exclude)
             if owner is None:
                 trace.append(
-                    RuleTrace(rule.name, False, f"{matched}, but nobody in team {team.id} is available ({'; '.join(skipped)})")
+                    RuleTrace(
+                        rule.name, False, f"{matched}, but nobody in team {team.id} is available ({'; '.join(skipped)})"
+                    )
                 )
                 continue
             how = "in turn" if action.strategy == "round_robin" else "by capacity"
@@ -390,9 +390,7 @@ def needs_owner(lead: dict | None) -> bool:
     return bool(assigned and qualified and assigned < qualified)
 
 
-def owner_entry(
-    decision: Decision, now: datetime, assignment: int, previous: list[str], due: datetime | None
-) -> dict:
+def owner_entry(decision: Decision, now: datetime, assignment: int, previous: list[str], due: datetime | None) -> dict:
     """The lead's `owner` value (contract fields first; the rest is routing bookkeeping)."""
     owner = decision.owner
     assert owner is not None
@@ -417,8 +415,10 @@ def _working_window(hours: WorkingHours, day: date, zone: ZoneInfo) -> tuple[dat
     if day.weekday() not in hours.days:
         return None
     start = datetime.combine(day, hours.start, tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone) if hours.end_of_day else (
-        datetime.combine(day, hours.end, tzinfo=zone)
+    end = (
+        datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone)
+        if hours.end_of_day
+        else (datetime.combine(day, hours.end, tzinfo=zone))
     )
     return start, end
 

@@ -27,7 +27,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from leadflow.domain import routing as domain
 from leadflow.domain.attribution import iso
 from leadflow.domain.routing import Decision, RoutingConfig, State
-from leadflow.errors import NotFound, RoutingConfigInvalid, StageTransitionForbidden, StoreUnavailable, UpstreamUnavailable
+from leadflow.errors import (
+    NotFound,
+    RoutingConfigInvalid,
+    StageTransitionForbidden,
+    StoreUnavailable,
+    UpstreamUnavailable,
+)
 from leadflow.observability import logger, metrics
 from leadflow.store import leads as lead_store
 from leadflow.store import routing as store
@@ -49,7 +55,9 @@ def routing_config() -> RoutingConfig:
     try:
         return configured_routing()
     except RoutingConfigInvalid as invalid:
-        logger.error("routing configuration refused", extra={"source": invalid.source, "problems": invalid.problems[:20]})
+        logger.error(
+            "routing configuration refused", extra={"source": invalid.source, "problems": invalid.problems[:20]}
+        )
         metrics.add_metric(name="RoutingConfigInvalid", unit=MetricUnit.Count, value=1)
         raise UpstreamUnavailable("The routing configuration is not valid; retry after it is fixed.") from None
 
@@ -119,7 +127,9 @@ def assign_lead(
         except WriteConflict:
             _backoff(attempt, 0.2)
             continue
-        metrics.add_metric(name="LeadAssigned" if replacing is None else "LeadReassigned", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name="LeadAssigned" if replacing is None else "LeadReassigned", unit=MetricUnit.Count, value=1
+        )
         logger.info(
             "lead assigned", extra={"lead_id": lead_id, "owner": entry["id"], "rule": entry["rule"], "n": number}
         )

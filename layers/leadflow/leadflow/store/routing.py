@@ -43,7 +43,8 @@ def save_state(state: State, version: int | None, now: str) -> bool:
         counts={k: {"day": v["day"], "n": int(v["n"])} for k, v in state.counts.items()},
         updated_at=now,
     )
-    item.version = version  # save() conditions on it (attribute_not_exists when None) and adds one
+    if version is not None:
+        item.version = version  # save() conditions on it (attribute_not_exists when unset) and adds one
     try:
         item.save()
     except PutError as error:

@@ -63,7 +63,7 @@ def routing_config() -> RoutingConfig:
 
 
 def _backoff(attempt: int, cap: float) -> None:
-    time.sleep(random.uniform(0, min(cap, 0.002 * 2 ** min(attempt, 10))))  # noqa: S311 - jitter, not crypto
+    time.sleep(random.uniform(0, min(cap, 0.001 * 2 ** min(attempt, 10))))  # noqa: S311 - jitter, not crypto
 
 
 def reserve(lead: dict, config: RoutingConfig, now: datetime, exclude: frozenset[str] = frozenset()) -> Decision:

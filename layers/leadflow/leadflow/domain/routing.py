@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from leadflow.domain.attribution import iso
+from leadflow.domain.ownership import needs_owner  # noqa: F401 - part of this module's API
 from leadflow.domain.scoring_model import to_number
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -379,17 +380,6 @@ def apply(state: State, decision: Decision, now: datetime) -> State:
 
 
 # --------------------------------------------------------------------------------------------- lead side
-def needs_owner(lead: dict | None) -> bool:
-    """An MQL without an owner for its current qualification (a lead that re-qualifies is routed again)."""
-    if not lead or lead.get("lifecycle_stage") != "mql" or lead.get("erasing"):
-        return False
-    owner = lead.get("owner") or {}
-    if not owner.get("id"):
-        return True
-    assigned, qualified = owner.get("assigned_at"), lead.get("mql_at")
-    return bool(assigned and qualified and assigned < qualified)
-
-
 def owner_entry(decision: Decision, now: datetime, assignment: int, previous: list[str], due: datetime | None) -> dict:
     """The lead's `owner` value (contract fields first; the rest is routing bookkeeping)."""
     owner = decision.owner

@@ -131,7 +131,7 @@ def route_stream_records(records: list[dict], config: CrmConfig | None = None) -
 
 
 def _needs_owner(lead: dict | None) -> bool:
-    from leadflow.domain.routing import needs_owner
+    from leadflow.domain.ownership import needs_owner
 
     return needs_owner(lead)
 

@@ -196,3 +196,39 @@ def test_the_crm_mappings_carry_the_owners_id_in_each_crm():
     assert "OwnerId" not in map_lead(lead, config.targets["salesforce"], first_push=True)
     owner["crm"]["salesforce"] = "005BOB"
     assert map_lead(lead, config.targets["salesforce"], first_push=True)["OwnerId"] == "005BOB"
+
+
+def test_the_routing_functions_call_only_what_the_template_grants_them(api, scheduler, monkeypatch):
+    import botocore.client
+
+    from leadflow_local.apigw import LambdaContext, load_function
+    from leadflow_local.template import load_template
+    from tests.integration.test_grants_cover_calls import Recorder, _assert_granted
+
+    scheduler.use(max_reassignments=1)
+    template = load_template()
+    recorder = Recorder()
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        recorder.record(client.meta.service_model.service_name, operation_name, api_params)
+        return original(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    route, _ = load_function("functions/route_leads/")
+    sla, _ = load_function("functions/check_routing_sla/")
+    lead_id = capture(api, "hal@initech.example.org")
+    qualify(api, lead_id)
+    # When the routing function assigns the lead from its queue
+    record = {"messageId": "m1", "body": json.dumps({"leads": [{"lead_id": lead_id}]}), "eventSource": "aws:sqs"}
+    with recorder.calls() as routed:
+        assert route.handler({"Records": [record]}, LambdaContext("route_leads")) == {"batchItemFailures": []}
+    # And the SLA function reassigns it, then recycles it
+    with recorder.calls() as checked:
+        for n, outcome in ((1, "reassigned"), (2, "recycled")):
+            assert sla.handler({"lead_id": lead_id, "assignment": n}, LambdaContext("RoutingSla")) == {
+                "outcome": outcome
+            }
+    # Then every DynamoDB action each called is granted to it
+    _assert_granted(template, "RouteLeadsFunction", routed)
+    _assert_granted(template, "RoutingSlaFunction", checked)

@@ -128,7 +128,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     # the routing state (read, put at its version), the lead's owner (update) and its timeline entry (put)
     "RouteLeadsFunction": {"GetItem", "PutItem", "UpdateItem"},
     # the same for a reassignment; recycling is the lifecycle service's transaction (lead put, stage entry)
-    "RoutingSlaFunction": {"GetItem", "PutItem", "UpdateItem"},
+    # and its answer, the lead JSON (a Query of the lead's conflicts)
+    "RoutingSlaFunction": {"GetItem", "PutItem", "UpdateItem", "Query"},
 }
 
 PUBLIC_ROUTES = {

@@ -232,3 +232,24 @@ def test_the_routing_functions_call_only_what_the_template_grants_them(api, sche
     # Then every DynamoDB action each called is granted to it
     _assert_granted(template, "RouteLeadsFunction", routed)
     _assert_granted(template, "RoutingSlaFunction", checked)
+
+
+def test_when_nobody_is_available_the_lead_says_so_and_is_not_held_back(api, scheduler, tmp_path, monkeypatch):
+    rules = tmp_path / "away.yaml"
+    rules.write_text(
+        "owners:\n  - {id: ann, name: Ann, away: true}\n"
+        "rules:\n  - name: default\n    default: true\n    assign: {owner: ann}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LEADFLOW_ROUTING_FILE", str(rules))
+    lead_id = capture(api, "ivy@initech.example.org")
+    qualify(api, lead_id)
+    assert routing.assign_lead(lead_id) is None
+    lead = api.request("GET", f"/v1/leads/{lead_id}").json
+    assert "owner" not in lead  # no owner in the lead JSON
+    from leadflow.domain.ownership import needs_owner
+    from leadflow.store import leads as lead_store
+
+    assert not needs_owner(lead_store.get_lead(lead_id))  # so the push router pushes it
+    [entry] = owner_entries(api, lead_id)
+    assert entry["reason"] == "nobody available: default rule, but owner ann is away"

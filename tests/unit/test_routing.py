@@ -305,3 +305,11 @@ def test_the_shipped_configuration_is_valid_and_a_broken_file_is_named():
     with pytest.raises(RoutingConfigInvalid) as refused:
         load_routing_file(Path("/nonexistent/rules.yaml"))
     assert refused.value.problems[0].startswith("/nonexistent/rules.yaml: cannot be read")
+
+
+def test_a_lead_routed_to_nobody_is_not_held_back():
+    # Routing found nobody (every owner away and no queue): the lead says so and is pushed without an owner
+    nobody = lead(
+        mql_at="2026-11-25T10:00:00.000Z", owner={"assigned_at": "2026-11-25T10:00:01.000Z", "unassigned": True}
+    )
+    assert not needs_owner(nobody)

@@ -106,11 +106,24 @@ def assign_lead(
             previous = [*(current.get("previous") or []), current["id"]]
         if decision is None:
             decision = reserve(lead, config, now, frozenset(previous))
+        number = int(current.get("assignment") or 0) + 1
         if decision.owner is None:
             metrics.add_metric(name="RoutingNobodyAvailable", unit=MetricUnit.Count, value=1)
             logger.warning("no owner available", extra={"lead_id": lead_id, "excluded": len(previous)})
+            if replacing is not None:
+                return None  # the SLA check recycles it
+            # Routed to nobody: said on the lead and its timeline, and the push goes ahead without an owner
+            try:
+                store.save_owner(
+                    lead,
+                    {"assigned_at": iso(now), "assignment": number, "unassigned": True},
+                    {"owner": None, "reason": "nobody available: " + "; ".join(t.why for t in decision.trace)[:400]},
+                    iso(now),
+                )
+            except WriteConflict:
+                _backoff(attempt, 0.2)
+                continue
             return None
-        number = int(current.get("assignment") or 0) + 1
         due = domain.due_at(decision.owner, config.sla, now)
         entry = domain.owner_entry(decision, now, number, previous, due)
         detail = {

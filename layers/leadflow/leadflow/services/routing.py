@@ -19,7 +19,6 @@ import json
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -265,14 +264,6 @@ def explain(lead_id: str, config: RoutingConfig | None = None, now: datetime | N
     if owner.get("id"):
         lines.append(f"owner now: {owner['id']} by rule {owner.get('rule')} at {owner.get('assigned_at')}")
     return lines + domain.decide(lead, config, state, now or utcnow(), exclude).explain()
-
-
-@dataclass
-class Simulation:
-    leads: int
-    by_owner: Counter
-    by_rule: Counter
-    changed: int  # leads the candidate rules give another owner than the current rules would
 
 
 def simulate(candidate: RoutingConfig, current: RoutingConfig, limit: int = 200, now: datetime | None = None) -> dict:

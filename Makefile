@@ -91,7 +91,7 @@ lock: $(TBIN)/uv ## re-lock the layer (layers/leadflow/requirements.lock, with h
 		--custom-compile-command 'make lock' $(LOCK_FLAGS) -o layers/leadflow/requirements.lock
 
 bench: install ## benchmarks (ratios against a floor measured in the same run); fails when a target is missed
-	status=0; $(BIN)/python bench/cold_start.py || status=1; $(BIN)/python bench/capture.py || status=1; $(BIN)/python bench/scoring.py || status=1; $(BIN)/python bench/push.py || status=1; $(BIN)/python bench/journeys.py || status=1; $(BIN)/python bench/events.py || status=1; exit $$status
+	status=0; $(BIN)/python bench/cold_start.py || status=1; $(BIN)/python bench/capture.py || status=1; $(BIN)/python bench/scoring.py || status=1; $(BIN)/python bench/push.py || status=1; $(BIN)/python bench/journeys.py || status=1; $(BIN)/python bench/events.py || status=1; $(BIN)/python bench/routing.py || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis node_modules

@@ -425,6 +425,22 @@ class Events:
         }
         return Case({"Records": [record]}, expect_status=None, expect_no_failures=True, record=True)
 
+    def route_leads(self) -> Case:
+        """An SQS message of the routing queue naming one MQL without an owner (as the push router queues it)."""
+        _, after = self._qualified_copy()
+        record = {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": "bench",
+            "body": json.dumps({"leads": [{"lead_id": after["lead_id"]["S"]}]}),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+            "messageAttributes": {"target": {"stringValue": "routing", "dataType": "String"}},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:routing",
+            "awsRegion": "us-east-1",
+        }
+        return Case({"Records": [record]}, expect_status=None, expect_no_failures=True, record=True)
+
     def push_hubspot(self) -> Case:
         return self._push("hubspot")
 
@@ -664,6 +680,7 @@ def main() -> int:
             "push_salesforce",
             "push_webhook",
             "route_journeys",
+            "route_leads",
             "manage_leads",
             "manage_leads timeline",
             "manage_leads stage",

@@ -1,5 +1,5 @@
 """Operator routes: GET /v1/leads/{lead_id}, GET /v1/leads?email=, DELETE /v1/leads/{lead_id},
-GET /v1/leads/{lead_id}/timeline, POST /v1/leads/{lead_id}/stage (IAM)."""
+GET /v1/leads/{lead_id}/timeline, POST /v1/leads/{lead_id}/stage, POST /v1/leads/{lead_id}/accept (IAM)."""
 
 import json
 import os
@@ -52,6 +52,14 @@ def set_stage(lead_id: str) -> dict:
     if not isinstance(stage, str) or not isinstance(reason, str):
         raise ValidationFailed([FieldError("stage" if not isinstance(stage, str) else "reason", "is required (text)")])
     return leads.set_stage(lead_id, stage, reason, source="operator")
+
+
+@app.post("/v1/leads/<lead_id>/accept")
+def accept_lead(lead_id: str) -> dict:
+    """The owner accepts the lead (its response-time SLA is met): the lead JSON; 409 when it has no owner."""
+    from leadflow.services import routing
+
+    return routing.accept_lead(lead_id)
 
 
 def _as_response(result: dict) -> Response:

@@ -70,6 +70,8 @@ SECRETS_USED: dict[str, set[str]] = {
     "WebhookPushFunction": {"crm/webhook"},
     "RunJourneyFunction": set(),
     "JourneyRouterFunction": set(),
+    "RouteLeadsFunction": set(),
+    "RoutingSlaFunction": set(),
 }
 # function → secret name patterns it may be granted (the only namespaces it may reach at all)
 SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
@@ -87,6 +89,8 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "WebhookPushFunction": ("crm/webhook-??????",),
     "RunJourneyFunction": (),
     "JourneyRouterFunction": (),
+    "RouteLeadsFunction": (),
+    "RoutingSlaFunction": (),
 }
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
@@ -121,6 +125,11 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "HubSpotPushFunction": {"BatchGetItem", "UpdateItem", "PutItem"},
     "SalesforcePushFunction": {"BatchGetItem", "UpdateItem", "PutItem"},
     "WebhookPushFunction": {"GetItem", "BatchGetItem", "UpdateItem", "PutItem"},  # and the target's disabled state
+    # the routing state (read, put at its version), the lead's owner (update) and its timeline entry (put)
+    "RouteLeadsFunction": {"GetItem", "PutItem", "UpdateItem"},
+    # the same for a reassignment; recycling is the lifecycle service's transaction (lead put, stage entry)
+    # and its answer, the lead JSON (a Query of the lead's conflicts)
+    "RoutingSlaFunction": {"GetItem", "PutItem", "UpdateItem", "Query"},
 }
 
 PUBLIC_ROUTES = {

@@ -15,6 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 PUSH_QUEUES = {"hubspot": "HubSpotPush", "salesforce": "SalesforcePush", "webhook": "WebhookPush"}
 PUSH_FUNCTIONS = ("HubSpotPushFunction", "SalesforcePushFunction", "WebhookPushFunction")
+ROUTING_GROUP = "RoutingScheduleGroup"  # local schedule group (named by its logical id, like the queues)
+LOCAL_ARN = "arn:aws"
 
 
 @dataclass
@@ -71,6 +73,14 @@ class LocalRuntime:
         for target, prefix in PUSH_QUEUES.items():
             os.environ[f"LEADFLOW_{target.upper()}_QUEUE_URL"] = self.queues[f"{prefix}Queue"]
             os.environ[f"LEADFLOW_{target.upper()}_DLQ_URL"] = self.queues[f"{prefix}DeadLetterQueue"]
+        # Routing: MQLs without an owner go through the routing queue; SLA checks are one-time schedules that
+        # the local scheduler fires with the time scale (the ARNs only name the target: it runs in process).
+        os.environ["LEADFLOW_ROUTING_QUEUE_URL"] = self.queues["RoutingQueue"]
+        os.environ["LEADFLOW_ROUTING_SCHEDULE_GROUP"] = ROUTING_GROUP
+        os.environ["LEADFLOW_ROUTING_SLA_FUNCTION_ARN"] = (
+            f"{LOCAL_ARN}:lambda:us-east-1:123456789012:function:RoutingSla"
+        )
+        os.environ["LEADFLOW_ROUTING_SCHEDULER_ROLE_ARN"] = f"{LOCAL_ARN}:iam::123456789012:role/RoutingScheduler"
         if "JourneyStateMachine" in getattr(self, "state_machines", {}):
             os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"] = self.state_machines["JourneyStateMachine"]
 
@@ -138,6 +148,9 @@ class LocalRuntime:
         queues.reset()
         crm_config.cache_clear()
         push.reset()
+        from leadflow import schedules
+
+        schedules.reset()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
@@ -147,6 +160,10 @@ class LocalRuntime:
             SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=1.0)
             for name in PUSH_FUNCTIONS
         ]
+        # Routing: the routing function drains its queue; the SLA function runs when its schedule is due (scaled)
+        self.routing_delivery = SqsDelivery.from_template(sqs, "RouteLeadsFunction", self.queues, retry_delay=1.0)
+        self.routing_delivery.start(idle_sleep=0.5)
+        self.scheduler = self._start_scheduler(template)
         # Stream functions get their DynamoDB events the way Lambda's event source mapping delivers them.
         self.stream_deliveries = start_stream_delivery(self.aws.endpoint, self.tables, emit=self.emit)
         self.printer = None
@@ -155,6 +172,21 @@ class LocalRuntime:
             reader = StreamReader(self.aws.client("dynamodbstreams"), arn)
             self.printer = ActivityPrinter(reader, self.emit).start()
         return self
+
+    def _start_scheduler(self, template: dict):
+        from leadflow_local.apigw import LambdaContext, load_function
+        from leadflow_local.scheduler import LocalScheduler
+        from leadflow_local.template import function_properties
+
+        client = self.aws.client("scheduler")
+        client.create_schedule_group(Name=ROUTING_GROUP)
+        module, attribute = load_function(str(function_properties(template, "RoutingSlaFunction")["CodeUri"]))
+        handler = getattr(module, attribute)
+
+        def run_sla_check(event: dict) -> None:  # its reassignment or recycling prints from the stream
+            handler(event, LambdaContext("RoutingSla", timeout_seconds=30.0))
+
+        return LocalScheduler(client, ROUTING_GROUP, run_sla_check, time_scale=self.time_scale).start()
 
     @property
     def url(self) -> str:
@@ -209,6 +241,10 @@ class LocalRuntime:
             self.fetch_delivery.stop()
         for delivery in getattr(self, "push_deliveries", []):
             delivery.stop()
+        if getattr(self, "routing_delivery", None):
+            self.routing_delivery.stop()
+        if getattr(self, "scheduler", None):
+            self.scheduler.stop()
         self.api.stop()
         self.crm.stop()
         self.platforms.stop()

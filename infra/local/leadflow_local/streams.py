@@ -79,6 +79,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
         return _push_line(new)
     if _s(image, "entity") == "history" and _s(image, "kind") == "journey" and record.get("eventName") == "INSERT":
         return _journey_line(image)
+    if _s(image, "entity") == "history" and _s(image, "kind") == "owner" and record.get("eventName") == "INSERT":
+        return _owner_line(image)
     if _s(image, "entity") != "lead":
         return None
     lead_id = _s(image, "lead_id")
@@ -133,6 +135,17 @@ def _push_line(image: dict) -> str | None:
             f"failed {target} lead {lead_id} v{version}: {_s(detail, 'reason')} (leadflow dlq list --target {target})"
         )
     return None
+
+
+def _owner_line(image: dict) -> str:
+    """`owner     lead <id> → ava (rule north_america, team na_sales)`; a reassignment says why; an acceptance."""
+    detail = (image.get("detail") or {}).get("M") or {}
+    lead_id, owner = _s(image, "lead_id"), _s(detail, "owner")
+    if "accepted" in detail:
+        return f"accepted  lead {lead_id} by {owner}"
+    team = f", team {_s(detail, 'team')}" if _s(detail, "team") else ""
+    line = f"owner     lead {lead_id} → {owner} (rule {_s(detail, 'rule')}{team})"
+    return line + (f": {_s(detail, 'reason')}" if _s(detail, "previous_owner") else "")
 
 
 def _only_journey_changed(old: dict, new: dict) -> bool:

@@ -384,6 +384,42 @@ def _score(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- route (the leads table, in this process)
+def _route(args) -> int:
+    from leadflow.errors import LeadFlowError, RoutingConfigInvalid
+    from leadflow.routing_config import configured_routing, load_routing_file
+
+    try:
+        current = load_routing_file(args.current) if args.current else configured_routing()
+        candidate = load_routing_file(args.rules) if args.rules else current
+    except RoutingConfigInvalid as error:
+        print(error.detail, file=sys.stderr)
+        return 2
+    _bind_table(args)
+    from leadflow.services import routing
+
+    if args.action == "explain":
+        try:
+            lines = routing.explain(args.lead, candidate)
+        except LeadFlowError as error:
+            print(error.detail, file=sys.stderr)
+            return 1
+        print("\n".join(lines))
+        return 0
+    report = routing.simulate(candidate, current, limit=args.limit)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"the {report['leads']} most recent MQLs: current rules -> candidate rules ({args.rules})")
+    for title, key in (("owner", "by_owner"), ("rule", "by_rule")):
+        names = sorted(set(report["current"][key]) | set(report["candidate"][key]))
+        print(f"{title:<24} {'current':>8} {'candidate':>10}")
+        for name in names:
+            print(f"{name:<24} {report['current'][key].get(name, 0):>8} {report['candidate'][key].get(name, 0):>10}")
+    print(f"{report['changed']} of {report['leads']} leads would get another owner; nothing was written")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -422,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("stage")
     stage.add_argument("--reason", required=True, help="why (kept on the lead's timeline)")
     stage.add_argument("--url", default=DEFAULT_URL)
+    accept = leads_commands.add_parser("accept", help="the owner accepts the lead (its response-time SLA is met)")
+    accept.add_argument("lead_id")
+    accept.add_argument("--url", default=DEFAULT_URL)
     find = leads_commands.add_parser("find", help="show the lead holding an email")
     find.add_argument("email")
     find.add_argument("--url", default=DEFAULT_URL)
@@ -472,6 +511,21 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
         sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
 
+    route = commands.add_parser("route", help="routing rules: why a lead went to its owner; what-if for new rules")
+    route_commands = route.add_subparsers(dest="action", required=True)
+    explain = route_commands.add_parser("explain", help="which rule matches the lead and why earlier ones do not")
+    explain.add_argument("--lead", required=True, help="the lead id")
+    explain.add_argument("--rules", help="rules to explain with (default: the rules in force)")
+    route_simulate = route_commands.add_parser("simulate", help="how recent MQLs would be distributed; no writes")
+    route_simulate.add_argument("--rules", required=True, help="the candidate rules (YAML)")
+    route_simulate.add_argument("--limit", type=int, default=200, help="how many of the most recent MQLs")
+    route_simulate.add_argument("--json", action="store_true", help="print the report as JSON")
+    for sub in (explain, route_simulate):
+        sub.add_argument("--current", help="the rules in force (default: LEADFLOW_ROUTING_FILE or the shipped rules)")
+        sub.add_argument("--stack", help="CloudFormation stack whose outputs name the table (on AWS)")
+        sub.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
+        sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
+
     outbox = commands.add_parser("outbox", help="what the journeys sent locally: to whom (masked) and when")
     outbox.add_argument("--lead", help="one lead's journey timeline (sends, deferrals, exits)")
     outbox.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
@@ -480,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "score":
         return _score(args)
+    if args.command == "route":
+        return _route(args)
     if args.command == "outbox":
         from leadflow_local.outbox import run as outbox_run
 
@@ -503,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "stage":
         body = json.dumps({"stage": args.stage, "reason": args.reason}).encode()
         return _print(*_request("POST", f"{base}/v1/leads/{quote(args.lead_id, safe='')}/stage", body))
+    if args.action == "accept":
+        return _print(*_request("POST", f"{base}/v1/leads/{quote(args.lead_id, safe='')}/accept", b"{}"))
     if args.action == "find":
         return _print(*_request("GET", f"{base}/v1/leads?{urlencode({'email': args.email})}"))
     if args.action == "timeline":

@@ -114,3 +114,9 @@ class JourneyConfigInvalid(ConfigProblems):
     """The journeys configuration refused at load: `problems` are 'file:line: field.path: message' lines."""
 
     what = "journeys configuration"
+
+
+class RoutingConfigInvalid(ConfigProblems):
+    """The routing rules refused at load: `problems` are 'file:line: field.path: message' lines."""
+
+    what = "routing configuration"

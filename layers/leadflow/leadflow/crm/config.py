@@ -244,13 +244,29 @@ def _transform(value: Any, how: str, target: TargetConfig) -> Any:
     raise ValueError(how)
 
 
+def _owner_id(lead: dict, value: Any, target: TargetConfig) -> str | None:
+    """The owner's id in this CRM: the target's `owners` map first, then the id routing put on the lead for
+    this CRM (an owner routed by LeadFlow without one is left out: the CRM keeps its own default owner)."""
+    if value is None:
+        return None
+    if str(value) in target.owners:
+        return target.owners[str(value)]
+    routed = (lead.get("owner") or {}).get("crm")
+    if isinstance(routed, dict):
+        return routed.get(target.name)
+    return str(value)
+
+
 def map_lead(lead: dict, target: TargetConfig, *, first_push: bool) -> dict[str, Any]:
     """The CRM properties of a lead for a target (CRM-owned fields only on the first push)."""
     properties: dict[str, Any] = {}
     for spec in target.fields:
         if spec.owned_by == "crm" and not first_push:
             continue
-        value = _transform(lead_value(lead, spec.lead_field), spec.transform, target)
+        value = lead_value(lead, spec.lead_field)
+        value = (
+            _owner_id(lead, value, target) if spec.transform == "owner" else _transform(value, spec.transform, target)
+        )
         if value is None or value == "":
             value = spec.default
         if value is not None:

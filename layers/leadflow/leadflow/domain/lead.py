@@ -157,6 +157,10 @@ def lead_view(lead: dict, conflicts: list[dict] | None = None) -> dict:
     for name in ("persona", "mql_at", "stage_changed_at", "suppressed"):
         if lead.get(name):
             view[name] = lead[name]
+    if (lead.get("owner") or {}).get("id"):  # routing: the contract's fields, then the SLA's
+        view["owner"] = {k: lead["owner"].get(k) for k in ("id", "name", "team", "rule", "assigned_at")} | {
+            k: lead["owner"][k] for k in ("due_at", "accepted_at", "previous") if lead["owner"].get(k)
+        }
     if lead.get("disqualified_reasons"):
         view["disqualified_reasons"] = list(lead["disqualified_reasons"])
     if lead.get("is_test"):

@@ -114,10 +114,15 @@ def route_stream_records(records: list[dict], config: CrmConfig | None = None) -
     """Queue the pushes a batch of stream records calls for; returns how many leads per target."""
     config = config or crm_config()
     wanted: dict[str, dict[str, int]] = {}
+    unrouted: dict[str, None] = {}
+    routing_queue = os.environ.get("LEADFLOW_ROUTING_QUEUE_URL")
     for record in records:
         if record.get("eventName") not in ("INSERT", "MODIFY"):
             continue
         old, new = _image(record, "OldImage"), _image(record, "NewImage")
+        if routing_queue and _needs_owner(new):
+            unrouted[str(new["lead_id"])] = None  # pushed once routed: the owner goes with the lead
+            continue
         for name, target in config.targets.items():
             if target.enabled and queue_url(name) and needs_push(old, new, target, config.push_stages):
                 lead_id, version = str(new["lead_id"]), int(new.get("version") or 0)
@@ -131,7 +136,21 @@ def route_stream_records(records: list[dict], config: CrmConfig | None = None) -
         ]
         queues.send_batch(queue_url(name) or "", messages)
         target_metric("CrmPushQueued", name, len(items))
+    if unrouted:
+        ids = list(unrouted)
+        messages = [
+            ({"leads": [{"lead_id": i} for i in ids[n : n + MESSAGE_LEADS]]}, {"target": "routing"})
+            for n in range(0, len(ids), MESSAGE_LEADS)
+        ]
+        queues.send_batch(routing_queue or "", messages)
+        metrics.add_metric(name="RoutingQueued", unit=MetricUnit.Count, value=len(ids))
     return {name: len(refs) for name, refs in wanted.items()}
+
+
+def _needs_owner(lead: dict | None) -> bool:
+    from leadflow.domain.ownership import needs_owner
+
+    return needs_owner(lead)
 
 
 # ------------------------------------------------------------------------------------------------ sending

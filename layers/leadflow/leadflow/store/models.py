@@ -15,6 +15,8 @@ Items, all carrying `entity` so stream consumers can filter:
 - history   pk=LEAD#<id>      sk=HIST#<at>#<kind>#<id>        a change worth a timeline entry: score, stage,
              owner, push, journey send, CRM feedback, conversion (kind + PII-free detail)
 - anonymous pk=ANON#<email>   sk=EVENT#<occurred_at>#<id> | MARKER   events of an email no lead holds yet (TTL)
+- routing  pk=ROUTING          sk=STATE                       team round-robin cursors and each owner's count of
+             assignments on their local day (one item, written at the version read: race-free, never in memory)
 The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
 ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
@@ -282,6 +284,15 @@ class QuarantineKeyItem(_Table):
     expires_at = NumberAttribute()
 
 
+class RoutingStateItem(_Table):
+    """`ROUTING` / `STATE`: the routing state every assignment reads and writes at its version."""
+
+    cursors = MapAttribute(default=dict)  # team id → index of the member whose turn is next
+    counts = MapAttribute(default=dict)  # owner id → {"day": owner's local ISO date, "n": assignments that day}
+    updated_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
 class LeadsByStageIndex(GlobalSecondaryIndex):
     """Sparse index of lead items only (the only items with `lifecycle_stage`): stage → created_at. Operator
     commands (`leadflow score simulate|rescore`) page through a cohort of leads with it, never with a Scan.
@@ -341,6 +352,7 @@ ALL_MODELS = (
     EventLookupItem,
     QuarantineItem,
     QuarantineKeyItem,
+    RoutingStateItem,
 )
 
 

@@ -6,7 +6,8 @@ YAML validated against schemas/conversions.v1.json; problems are reported as `fi
 `LEADFLOW_CONVERSIONS_FILE` (a path; `leadflow up` names infra/local/conversions.yaml), the SSM parameter
 named by `LEADFLOW_CONVERSIONS_PARAMETER` (on AWS, read through Powertools with a 5-minute max age, so an
 edit is picked up without a deploy; the placeholder `default` means the shipped file), else the shipped
-infra/conversions/default.yaml (every platform disabled).
+infra/conversions/default.yaml (every platform disabled; where the package has no copy of it, the same:
+nothing is reported until a configuration enables a platform).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from leadflow.errors import ConfigProblems
 from leadflow.yaml_config import parse, read, render, schema_problems
 
 SCHEMA = "conversions.v1.json"
-DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "conversions" / "default.yaml"
+DEFAULT_FILE = Path(__file__).resolve().parents[4] / "infra" / "conversions" / "default.yaml"
 MAX_AGE_SECONDS = 300
 DEFAULTS: dict[str, dict[str, Any]] = {
     "google-ads": {"window_days": 90, "batch_size": 200, "max_attempts": 8, "api_version": "v22"},
@@ -83,6 +84,8 @@ def conversion_config() -> ConversionConfig:
             raise UpstreamUnavailable("The conversions configuration could not be read; retry shortly.") from exc
         if str(text).strip() != "default":
             return load_conversions(str(text), f"ssm:{parameter}")
+    if not DEFAULT_FILE.exists():  # a deployed layer without the repository's infra/: the shipped default is "off"
+        return load_conversions("platforms: {}\n", "<default: every platform disabled>")
     return load_conversions_file(DEFAULT_FILE)
 
 

@@ -472,9 +472,35 @@ def run_demo(
     if tty:
         print(file=out)
     _await_fetches(url, awaited, tallies, fetch_wait, out)
+    sales_accepts_a_google_lead(url, tallies)
     print(summary(tallies), file=out, flush=True)
     print(funnel(url, _demo_emails(shots)), file=out, flush=True)
     return dict(tallies)
+
+
+def sales_accepts_a_google_lead(url: str, tallies: dict[str, Tally]) -> None:
+    """A lead from a Google ad click (gclid on its landing page) that sales accepts: the operator moves it to
+    sql, and the terminal shows `conversion google-ads … sql (gclid)` once the local Google Ads stand-in has it."""
+    tally = tallies["operator stage"]
+    landing = "https://www.example.com/demo?utm_source=google&utm_medium=cpc&gclid=Cj0KDemoGclid"
+    body = json.dumps({"email": "dorothy@vaughan-compute.com", "first_name": "Dorothy", "last_name": "Vaughan",
+                       "company": "Vaughan Compute", "job_title": "Head of Computing", "country": "US",
+                       "page_url": landing})  # fmt: skip
+    shot = Shot("form:website", "POST", "/v1/forms/website", body.encode(),
+                {"content-type": "application/json", "origin": "http://127.0.0.1:8000"})  # fmt: skip
+    status, doc, title = _send(url, shot)
+    lead_id = doc.get("lead_id") if isinstance(doc, dict) else None
+    if status >= 400 or not lead_id:
+        tally.rejected[f"{status} {title}".strip()] += 1
+        return
+    move = json.dumps({"stage": "sql", "reason": "demo: sales accepted the lead"}).encode()
+    shot = Shot("operator stage", "POST", f"/v1/leads/{lead_id}/stage", move, {"content-type": "application/json"})
+    status, _doc, title = _send(url, shot)
+    tally.received += 1
+    if status >= 400:
+        tally.rejected[f"{status} {title}".strip()] += 1
+    else:
+        tally.notes["moved to sql (Google click: conversion google-ads)"] += 1
 
 
 def _lookup(url: str, email: str) -> tuple[int, Any]:

@@ -190,3 +190,25 @@ def test_a_redelivered_stage_change_sends_no_second_conversion(api, rig):
     # Then Google received the sql conversion once, though two messages were queued for it
     assert [r["orderId"] for r in rig.ads.received["google-ads"]] == [f"{lead_id}#sql"]
     assert len(rig.ads.requests["google-ads"]) == 1
+
+
+def test_a_meta_event_that_waited_past_seven_days_is_skipped_not_sent(api, rig):
+    # Given a lead from a Meta click 9 days ago whose sql conversion (8 days ago) waited in the queue since
+    lead_id = capture(api, "m2@acme.example.org", _fbc="fb.1.1554763741205.Late")
+    rig.settle()
+    rig.ads.reset()
+    clicked = (datetime.now(UTC) - timedelta(days=9)).isoformat().replace("+00:00", "Z")
+    item = LeadItem.get(lead_pk(lead_id), LEAD_SK)
+    touch = {**item.attribution["last_touch"], "captured_at": clicked}
+    item.attribution = {**item.attribution.as_dict(), "first_touch": touch, "last_touch": touch}
+    item.save()
+    late = (datetime.now(UTC) - timedelta(days=8)).isoformat().replace("+00:00", "Z")
+    ref = {"lead_id": lead_id, "stage": "sql", "at": late, "claim": "late-claim"}
+    rig.sqs.send_message(QueueUrl=rig.queue("meta"),
+                         MessageBody=json.dumps({"platform": "meta", "conversions": [ref], "attempt": 0}))  # fmt: skip
+    # When the Meta function drains it
+    rig.settle()
+    # Then Meta receives nothing and the timeline says why
+    assert rig.ads.requests["meta"] == []
+    [skipped] = [h for h in conversion_history(lead_id) if h["outcome"] == "skipped"]
+    assert skipped["stage"] == "sql" and "older than 7 days" in skipped["reason"]

@@ -184,7 +184,7 @@ def send_conversions(platform_name: str, records: list[dict], config: Conversion
             metrics.add_metric(name=f"ConversionAlreadyDone_{platform_name}", unit=MetricUnit.Count, value=1)
             continue  # sent already, dead-lettered, or another message is sending it right now
         if why or click is None:
-            store.mark_dead(ref["lead_id"], platform_name, ref["stage"], str(ref.get("claim") or key))
+            store.mark_dead(ref["lead_id"], platform_name, ref["stage"], str(ref.get("claim") or key), "skipped")
             store.add_history(ref["lead_id"], now_iso, {"platform": platform_name, "stage": ref["stage"],
                                                         "outcome": "skipped", "reason": why})  # fmt: skip
             metrics.add_metric(name=f"ConversionSkipped_{platform_name}", unit=MetricUnit.Count, value=1)

@@ -7,7 +7,8 @@ queue message's `claim` id and holds a lease:
 - a record not there yet, or one left by the same message (an SQS redelivery, our own backed-off retry), or
   a lease that ran out (a function that died mid-send) can be claimed;
 - a `sent` record never again: a redelivered stage change (another message, another claim id) sends nothing;
-- a `dead` record only by the message that was dead-lettered, when the operator replays it.
+- a `dead` record only by the message that was dead-lettered, when the operator replays it; a `skipped` one
+  (outside the platform's window when it was due) likewise never by another message.
 It lives in the lead's partition, so erasure removes it with the lead.
 """
 
@@ -67,9 +68,10 @@ def extend_lease(lead_id: str, platform: str, stage: str, claim_id: str, until: 
     _settle(lead_id, platform, stage, claim_id, [ConversionItem.lease_until.set(until)])
 
 
-def mark_dead(lead_id: str, platform: str, stage: str, claim_id: str) -> None:
+def mark_dead(lead_id: str, platform: str, stage: str, claim_id: str, status: str = "dead") -> None:
+    """Dead-lettered (`dead`: a replay of its message may claim it again) or `skipped` (outside the window)."""
     _settle(
-        lead_id, platform, stage, claim_id, [ConversionItem.status.set("dead"), ConversionItem.lease_until.set(NEVER)]
+        lead_id, platform, stage, claim_id, [ConversionItem.status.set(status), ConversionItem.lease_until.set(NEVER)]
     )
 
 

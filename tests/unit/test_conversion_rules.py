@@ -79,6 +79,16 @@ def test_a_meta_instant_form_lead_converts_by_its_meta_lead_id():
     assert click["name"] == "lead_id" and click["value"] == "123456789012345"
 
 
+def test_baidu_needs_the_landing_url_that_carried_bd_vid():
+    # Given bd_vid posted as a field with no landing page, then with one
+    bare = lead_with({"source": "generic", "bd_vid": "V1", "captured_at": iso(NOW)})
+    landed = lead_with({"source": "form:website", "bd_vid": "V1", "captured_at": iso(NOW),
+                        "landing_url": "https://site.cn/a"})  # fmt: skip
+    # Then only the second is a Baidu conversion
+    assert find_click("baidu", bare, NOW, 30) == (None, "bd_vid without the landing URL that carried it")
+    assert find_click("baidu", landed, NOW, 30)[0]["landing_url"] == "https://site.cn/a"
+
+
 def test_baidus_logid_url_is_the_landing_url_carrying_bd_vid():
     assert (
         logid_url({"value": "V1", "landing_url": "https://site.cn/a?x=1&bd_vid=V1"})

@@ -75,11 +75,14 @@ def _touches(lead: dict) -> list[dict]:
 
 def find_click(platform: str, lead: dict, at: datetime, window_days: int) -> tuple[dict | None, str]:
     """The platform's click for a conversion at `at` (last touch first), or None and why not."""
-    found_outside = False
+    found_outside = no_landing = False
     for touch in _touches(lead):
         for name in CLICK_PARAMS[platform]:
             value = touch.get(name)
             if not value:
+                continue
+            if platform == "baidu" and not touch.get("landing_url"):
+                no_landing = True  # Baidu identifies the click by the landing URL (logidUrl), not bd_vid alone
                 continue
             clicked = parse_time(touch.get("captured_at") or at.isoformat())
             if not clicked - timedelta(minutes=5) <= at <= clicked + timedelta(days=window_days):
@@ -95,6 +98,8 @@ def find_click(platform: str, lead: dict, at: datetime, window_days: int) -> tup
             return {"name": "lead_id", "value": leadgen, "captured_at": lead.get("created_at")}, ""
     if found_outside:
         return None, f"click outside the {window_days}-day window"
+    if no_landing:
+        return None, "bd_vid without the landing URL that carried it"
     return None, "no " + "/".join(CLICK_PARAMS[platform]) + " in the lead's attribution"
 
 

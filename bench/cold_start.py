@@ -450,6 +450,44 @@ class Events:
     def push_webhook(self) -> Case:
         return self._push("webhook")
 
+    def _conversion(self, platform: str, stage: str) -> Case:
+        """An SQS message of the platform's conversion queue (as the router queues it) naming a copy of the last
+        captured lead that came from an ad click carrying every platform's click id, now in `stage`."""
+        _, after = self._qualified_copy()
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        landing = "https://www.example.com/?gclid=Cj0KBench&bd_vid=BDBench&qz_gdt=QZBench"
+        touch = {"source": {"S": "form:website"}, "captured_at": {"S": now}, "landing_url": {"S": landing},
+                 "gclid": {"S": "Cj0KBench"}, "bd_vid": {"S": "BDBench"}, "qz_gdt": {"S": "QZBench"},
+                 "fbc": {"S": "fb.1.1700000000000.Bench"}}  # fmt: skip
+        after = {**after, "lifecycle_stage": {"S": stage},
+                 "attribution": {"M": {"first_touch": {"M": touch}, "last_touch": {"M": touch}}}}  # fmt: skip
+        self.client.put_item(TableName=self.table, Item=after)
+        ref = {"lead_id": after["lead_id"]["S"], "stage": stage, "at": now, "claim": uuid.uuid4().hex}
+        record = {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": "bench",
+            "body": json.dumps({"platform": platform, "conversions": [ref], "attempt": 0}),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+            "messageAttributes": {"platform": {"stringValue": platform, "dataType": "String"}},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{platform}-conversions",
+            "awsRegion": "us-east-1",
+        }
+        return Case({"Records": [record]}, expect_status=None, expect_no_failures=True, record=True)
+
+    def send_conversions_google_ads(self) -> Case:
+        return self._conversion("google-ads", "sql")
+
+    def send_conversions_meta(self) -> Case:
+        return self._conversion("meta", "sql")
+
+    def send_conversions_baidu(self) -> Case:
+        return self._conversion("baidu", "sql")
+
+    def send_conversions_tencent(self) -> Case:
+        return self._conversion("tencent", "lead")
+
 
 # --------------------------------------------------------------------------------------------------------
 # floors: the same AWS calls, learnt from what the function did, made bare with one boto3 client
@@ -664,6 +702,12 @@ def main() -> int:
         LEADFLOW_HUBSPOT_API_URL=crm.url,
         LEADFLOW_SALESFORCE_LOGIN_URL=salesforce.url,
         LEADFLOW_PUSH_BACKOFF_SECONDS="1",
+        # conversions out: every platform on (as under `leadflow up`), reported to the local stand-ins
+        LEADFLOW_CONVERSIONS_FILE=str(REPO / "infra" / "local" / "conversions.yaml"),
+        LEADFLOW_GOOGLE_ADS_API_URL=platforms.url,
+        LEADFLOW_GOOGLE_OAUTH_URL=platforms.url,
+        LEADFLOW_BAIDU_OCPC_URL=platforms.url,
+        LEADFLOW_TENCENT_ADS_URL=platforms.url,
     )
     events = Events(platforms.url, client, table)
     floors = Floors(client, table)
@@ -679,6 +723,10 @@ def main() -> int:
             "push_hubspot",
             "push_salesforce",
             "push_webhook",
+            "send_conversions_google_ads",
+            "send_conversions_meta",
+            "send_conversions_baidu",
+            "send_conversions_tencent",
             "route_journeys",
             "route_leads",
             "manage_leads",

@@ -122,7 +122,7 @@ def test_the_fast_path_accepts_a_valid_document_by_itself(name):
             jsonschema_accepts(name, doc)
             and (not isinstance(doc, dict) or len(doc) >= min(2, len(root.get("properties", {}))))
         ),
-        settings=settings(max_examples=1000, database=None, suppress_health_check=list(HealthCheck)),
+        settings=settings(max_examples=1000, database=None, deadline=None, suppress_health_check=list(HealthCheck)),
     )
     # Then the fast path says valid without jsonschema
     assert conforms(name, document) is True
@@ -136,7 +136,7 @@ def test_the_fast_path_rejects_an_invalid_document_by_itself(name):
     document = find(
         shaped(root, root),
         lambda doc: not jsonschema_accepts(name, doc),
-        settings=settings(max_examples=1000, database=None, suppress_health_check=list(HealthCheck)),
+        settings=settings(max_examples=1000, database=None, deadline=None, suppress_health_check=list(HealthCheck)),
     )
     # Then the fast path refuses it too (check() then asks jsonschema for the detail)
     assert conforms(name, document) is False

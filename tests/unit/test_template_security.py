@@ -68,6 +68,11 @@ SECRETS_USED: dict[str, set[str]] = {
     "HubSpotPushFunction": {"crm/hubspot"},
     "SalesforcePushFunction": {"crm/salesforce"},
     "WebhookPushFunction": {"crm/webhook"},
+    # conversions out: each platform's function reads its own ads/* secret (the module's SECRET)
+    "GoogleAdsConversionFunction": {_module_secret("leadflow.ads.google_ads")},
+    "MetaConversionFunction": {_module_secret("leadflow.ads.meta")},
+    "BaiduConversionFunction": {_module_secret("leadflow.ads.baidu")},
+    "TencentConversionFunction": {_module_secret("leadflow.ads.tencent")},
     "RunJourneyFunction": set(),
     "JourneyRouterFunction": set(),
     "RouteLeadsFunction": set(),
@@ -87,6 +92,11 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "HubSpotPushFunction": ("crm/hubspot-??????",),
     "SalesforcePushFunction": ("crm/salesforce-??????",),
     "WebhookPushFunction": ("crm/webhook-??????",),
+    # ad platform secrets reach only the conversion function of their own platform
+    "GoogleAdsConversionFunction": ("ads/google-??????",),
+    "MetaConversionFunction": ("ads/meta-??????",),
+    "BaiduConversionFunction": ("ads/baidu-??????",),
+    "TencentConversionFunction": ("ads/tencent-??????",),
     "RunJourneyFunction": (),
     "JourneyRouterFunction": (),
     "RouteLeadsFunction": (),
@@ -130,6 +140,11 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     # the same for a reassignment; recycling is the lifecycle service's transaction (lead put, stage entry)
     # and its answer, the lead JSON (a Query of the lead's conflicts)
     "RoutingSlaFunction": {"GetItem", "PutItem", "UpdateItem", "Query"},
+    # the leads, each conversion's record (conditional PutItem claim, UpdateItem outcome), timeline entries
+    "GoogleAdsConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
+    "MetaConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
+    "BaiduConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
+    "TencentConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
 }
 
 PUBLIC_ROUTES = {

@@ -472,9 +472,30 @@ def run_demo(
     if tty:
         print(file=out)
     _await_fetches(url, awaited, tallies, fetch_wait, out)
+    sales_accepts_a_google_lead(url, out)
     print(summary(tallies), file=out, flush=True)
     print(funnel(url, _demo_emails(shots)), file=out, flush=True)
     return dict(tallies)
+
+
+def sales_accepts_a_google_lead(url: str, out: IO[str]) -> None:
+    """A lead from a Google ad click (gclid on its landing page) that sales accepts: the operator moves it to
+    sql, and the terminal shows `conversion google-ads … sql (gclid)` once the local Google Ads stand-in has it.
+    Not a source of the summary: the activity lines tell what happened."""
+    landing = "https://www.example.com/demo?utm_source=google&utm_medium=cpc&gclid=Cj0KDemoGclid"
+    body = json.dumps({"email": "dorothy@vaughan-compute.com", "first_name": "Dorothy", "last_name": "Vaughan",
+                       "company": "Vaughan Compute", "job_title": "Head of Computing", "country": "US",
+                       "page_url": landing})  # fmt: skip
+    shot = Shot("form:website", "POST", "/v1/forms/website", body.encode(),
+                {"content-type": "application/json", "origin": "http://127.0.0.1:8000"})  # fmt: skip
+    status, doc, title = _send(url, shot)
+    lead_id = doc.get("lead_id") if isinstance(doc, dict) else None
+    if lead_id:
+        move = json.dumps({"stage": "sql", "reason": "demo: sales accepted the lead"}).encode()
+        path = f"/v1/leads/{lead_id}/stage"
+        status, _doc, title = _send(url, Shot("operator", "POST", path, move, {"content-type": "application/json"}))
+    if status >= 400 or not lead_id:
+        print(f"demo: the Google-click lead could not be moved to sql ({status} {title})", file=out, flush=True)
 
 
 def _lookup(url: str, email: str) -> tuple[int, Any]:

@@ -25,6 +25,8 @@ Control endpoints (not part of any platform; the demo and tests call them):
 Tests can also script any path with `answer(path, (status, body), ...)` (played in order, the last one
 repeating; a scripted path is answered as scripted, with no token check) and read `calls`; for Meta,
 `add_lead(leadgen_id, lead, script=[statuses])` scripts the per-operation status of one lead in turn.
+The conversion APIs LeadFlow reports to (Google Ads, Meta Conversions API, Baidu OCPC, Tencent Ads) are
+served here too, by `local_ads.LocalAds` (`platforms.ads`: what each received, fault injection).
 Nothing is logged: the registered documents hold the people's answers.
 """
 
@@ -86,6 +88,7 @@ class LocalPlatforms:
     routes: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)  # scripted answers per path
     calls: list[Call] = field(default_factory=list)  # every platform API call (control calls excluded)
     requests: list[dict] = field(default_factory=list)  # every Graph batch: {"access_token", "operations"}
+    ads: Any = None  # local_ads.LocalAds: the conversion APIs (made from the dev secrets at start)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -95,6 +98,11 @@ class LocalPlatforms:
     def start(self) -> LocalPlatforms:
         if self.tokens is None:
             self.tokens = dev_tokens()
+        if self.ads is None:
+            from leadflow_local.local_ads import LocalAds
+
+            path = Path(os.environ.get("LEADFLOW_SECRETS_FILE") or DEFAULT_SECRETS)
+            self.ads = LocalAds(json.loads(path.read_text()))
         platforms = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -184,6 +192,10 @@ class LocalPlatforms:
             return self._linkedin(headers, self.linkedin_forms, path.removeprefix("/rest/leadForms/"))
         if method == "GET" and path.rstrip("/") == TIKTOK_LEAD_PATH.rstrip("/"):
             return self._tiktok(headers, query)
+        if self.ads is not None:
+            answered = self.ads.handle(method, path, query, headers, body)
+            if answered is not None:
+                return answered
         return 404, {"message": "No local platform API serves this path."}
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:

@@ -17,6 +17,13 @@ PUSH_QUEUES = {"hubspot": "HubSpotPush", "salesforce": "SalesforcePush", "webhoo
 PUSH_FUNCTIONS = ("HubSpotPushFunction", "SalesforcePushFunction", "WebhookPushFunction")
 ROUTING_GROUP = "RoutingScheduleGroup"  # local schedule group (named by its logical id, like the queues)
 LOCAL_ARN = "arn:aws"
+# conversions out: platform → queue prefix in template.yaml (each drained by <prefix>Function)
+CONVERSION_QUEUES = {
+    "google-ads": "GoogleAdsConversion",
+    "meta": "MetaConversion",
+    "baidu": "BaiduConversion",
+    "tencent": "TencentConversion",
+}
 
 
 @dataclass
@@ -55,6 +62,12 @@ class LocalRuntime:
             "LEADFLOW_SALESFORCE_LOGIN_URL": self.salesforce.url,
             "LEADFLOW_CRM_FILE": str(REPO / "infra" / "local" / "crm.json"),
             "LEADFLOW_PUSH_BACKOFF_SECONDS": "1",
+            # conversions out: every platform on (infra/local/conversions.yaml), sent to the local stand-ins
+            "LEADFLOW_CONVERSIONS_FILE": str(REPO / "infra" / "local" / "conversions.yaml"),
+            "LEADFLOW_GOOGLE_ADS_API_URL": self.platforms.url,
+            "LEADFLOW_GOOGLE_OAUTH_URL": self.platforms.url,
+            "LEADFLOW_BAIDU_OCPC_URL": self.platforms.url,
+            "LEADFLOW_TENCENT_ADS_URL": self.platforms.url,
         }
         for name, value in defaults.items():
             os.environ.setdefault(name, value)
@@ -81,6 +94,10 @@ class LocalRuntime:
             f"{LOCAL_ARN}:lambda:us-east-1:123456789012:function:RoutingSla"
         )
         os.environ["LEADFLOW_ROUTING_SCHEDULER_ROLE_ARN"] = f"{LOCAL_ARN}:iam::123456789012:role/RoutingScheduler"
+        for platform, prefix in CONVERSION_QUEUES.items():
+            env = platform.upper().replace("-", "_")
+            os.environ[f"LEADFLOW_{env}_CONVERSION_QUEUE_URL"] = self.queues[f"{prefix}Queue"]
+            os.environ[f"LEADFLOW_{env}_CONVERSION_DLQ_URL"] = self.queues[f"{prefix}DeadLetterQueue"]
         if "JourneyStateMachine" in getattr(self, "state_machines", {}):
             os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"] = self.state_machines["JourneyStateMachine"]
 
@@ -143,7 +160,7 @@ class LocalRuntime:
         # clients and caches of an earlier stack in this process (tests) must not outlive it
         from leadflow import queues
         from leadflow.crm.config import crm_config
-        from leadflow.services import push
+        from leadflow.services import conversions, push
 
         queues.reset()
         crm_config.cache_clear()
@@ -151,6 +168,7 @@ class LocalRuntime:
         from leadflow import schedules
 
         schedules.reset()
+        conversions.reset()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
@@ -158,7 +176,7 @@ class LocalRuntime:
         # CRM pushes: each target's function drains its own queue (retries come back after their backoff)
         self.push_deliveries = [
             SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=1.0)
-            for name in PUSH_FUNCTIONS
+            for name in (*PUSH_FUNCTIONS, *(f"{prefix}Function" for prefix in CONVERSION_QUEUES.values()))
         ]
         # Routing: the routing function drains its queue; the SLA function runs when its schedule is due (scaled)
         self.routing_delivery = SqsDelivery.from_template(sqs, "RouteLeadsFunction", self.queues, retry_delay=1.0)
@@ -214,7 +232,8 @@ class LocalRuntime:
                 f"  local CRM       {self.crm.url}   (HubSpot contacts API; Bearer = crm/hubspot access_token)",
                 f"  local Salesforce {self.salesforce.url}  (OAuth client credentials + sObject Collections upsert)",
                 f"  ad platforms    {self.platforms.url}   (Meta Graph, LinkedIn, TikTok lead APIs; "
-                "POST /__leads/<platform> registers a lead)",
+                "POST /__leads/<platform> registers a lead;",
+                "                  conversions in: Google Ads, Meta CAPI, Baidu OCPC, Tencent Ads stand-ins)",
                 *self._platform_overrides(),
                 f"  dev secrets     {secrets}",
                 f"  try             curl -s {self.url}/health",
@@ -225,7 +244,8 @@ class LocalRuntime:
         )
 
     def _platform_overrides(self) -> list[str]:
-        names = ("LEADFLOW_META_GRAPH_URL", "LEADFLOW_LINKEDIN_API_URL", "LEADFLOW_TIKTOK_API_URL")
+        names = ("LEADFLOW_META_GRAPH_URL", "LEADFLOW_LINKEDIN_API_URL", "LEADFLOW_TIKTOK_API_URL",
+                 "LEADFLOW_GOOGLE_ADS_API_URL", "LEADFLOW_BAIDU_OCPC_URL", "LEADFLOW_TENCENT_ADS_URL")  # fmt: skip
         return [
             f"                  {name}={os.environ[name]} (from your environment)"
             for name in names

@@ -77,6 +77,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
     image = new or old
     if _s(image, "entity") == "history" and _s(image, "kind") == "push" and record["eventName"] == "INSERT":
         return _push_line(new)
+    if _s(image, "entity") == "history" and _s(image, "kind") == "conversion" and record["eventName"] == "INSERT":
+        return _conversion_line(new)
     if _s(image, "entity") == "history" and _s(image, "kind") == "journey" and record.get("eventName") == "INSERT":
         return _journey_line(image)
     if _s(image, "entity") == "history" and _s(image, "kind") == "owner" and record.get("eventName") == "INSERT":
@@ -146,6 +148,21 @@ def _owner_line(image: dict) -> str:
     team = f", team {_s(detail, 'team')}" if _s(detail, "team") else ""
     line = f"owner     lead {lead_id} → {owner} (rule {_s(detail, 'rule')}{team})"
     return line + (f": {_s(detail, 'reason')}" if _s(detail, "previous_owner") else "")
+def _conversion_line(image: dict) -> str | None:
+    """`conversion google-ads lead <id> sql (gclid)`, a retry, a skip or a dead letter (ids and codes only)."""
+    detail = (image.get("detail") or {}).get("M") or {}
+    lead_id, platform, outcome = _s(image, "lead_id"), _s(detail, "platform"), _s(detail, "outcome")
+    stage, click = _s(detail, "stage"), _s(detail, "click_id")
+    if outcome == "sent":
+        return f"conversion {platform} lead {lead_id} {stage}" + (f" ({click})" if click else "")
+    if outcome == "retry":
+        return (
+            f"conversion {platform} lead {lead_id} {stage}: retry in {_s(detail, 'delay_s')} s ({_s(detail, 'reason')})"
+        )
+    if outcome in ("dead_letter", "skipped"):
+        hint = f" (leadflow dlq list --target {platform})" if outcome == "dead_letter" else ""
+        return f"conversion {platform} lead {lead_id} {stage} {outcome.replace('_', ' ')}: {_s(detail, 'reason')}{hint}"
+    return None
 
 
 def _only_journey_changed(old: dict, new: dict) -> bool:

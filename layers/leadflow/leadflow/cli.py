@@ -114,6 +114,13 @@ def _attribute(message: dict, name: str) -> str:
 
 
 PUSH_QUEUES = {"hubspot": "HubSpotPush", "salesforce": "SalesforcePush", "webhook": "WebhookPush"}
+# conversions out: `--target <platform>` names the platform's conversion queue and DLQ
+CONVERSION_QUEUES = {
+    "google-ads": "GoogleAdsConversion",
+    "meta": "MetaConversion",
+    "baidu": "BaiduConversion",
+    "tencent": "TencentConversion",
+}
 
 
 def _push_queue_urls(args) -> tuple[object, str, str]:
@@ -123,7 +130,7 @@ def _push_queue_urls(args) -> tuple[object, str, str]:
     session = boto3.Session()
     region = session.region_name or "us-east-1"
     sqs = session.client("sqs", region_name=region, endpoint_url=args.endpoint_url or None)
-    prefix = PUSH_QUEUES[args.target]
+    prefix = {**PUSH_QUEUES, **CONVERSION_QUEUES}[args.target]
     urls = {"Queue": args.queue_url, "DeadLetterQueue": args.dlq_url}
     for suffix, url in urls.items():
         if url:
@@ -201,7 +208,45 @@ def _dlq_push(args) -> int:
     return 0
 
 
+def _dlq_conversions(args) -> int:
+    """`leadflow dlq list|replay --target <platform> [--lead ID]`: conversions that failed for good. A replay
+    sends each again with its own claim, so a conversion that was sent meanwhile is not sent twice."""
+    sqs, dlq_url, queue_url = _push_queue_urls(args)
+    wanted = set(args.lead or [])
+    chosen: list[tuple[dict, dict]] = []
+    for message in _receive_all(sqs, dlq_url):
+        try:
+            ref = json.loads(message["Body"]).get("conversion") or {}
+        except ValueError:
+            ref = {}
+        mine = not wanted or ref.get("lead_id") in wanted
+        if args.action == "list" and mine:
+            print(
+                f"{message['MessageId']}  {args.target:<10} {ref.get('lead_id', ''):<36} {ref.get('stage', ''):<11} "
+                f"{_attribute(message, 'failed_at'):<24} {_attribute(message, 'failure_reason') or 'redriven'}"
+            )
+            chosen.append((message, ref))
+            continue
+        if args.action == "replay" and ref and (mine or message["MessageId"] in (args.id or [])):
+            chosen.append((message, ref))
+            continue
+        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    if args.action == "list":
+        for message, _ in chosen:
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        print(f"{len(chosen)} failed conversion(s) for {args.target}")
+        return 0
+    for message, ref in chosen:
+        body = {"platform": args.target, "conversions": [ref], "attempt": 0, "replay": True}
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    print(f"replayed {len(chosen)} conversion(s) to the {args.target} conversion queue")
+    return 0
+
+
 def _dlq(args) -> int:
+    if args.target in CONVERSION_QUEUES:
+        return _dlq_conversions(args)
     if args.target:
         return _dlq_push(args)
     if args.action == "replay" and not (args.all or args.id):
@@ -479,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--dlq-url", help="default: LEADFLOW_FETCH_DLQ_URL (fetches), the target's DLQ (pushes)")
         sub.add_argument("--queue-url", help="default: LEADFLOW_FETCH_QUEUE_URL (fetches), the target's queue")
         sub.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
-        sub.add_argument("--target", choices=sorted(PUSH_QUEUES), help="a CRM push target's DLQ instead")
+        sub.add_argument("--target", choices=sorted(PUSH_QUEUES) + sorted(CONVERSION_QUEUES),
+                         help="a CRM push target's or an ad platform's (conversions) DLQ instead")  # fmt: skip
         sub.add_argument("--lead", action="append", help="only this lead's failed pushes (repeatable; with --target)")
 
     quarantine = commands.add_parser(

@@ -38,6 +38,11 @@ BASE_URLS = {
     # CRM push targets (leadflow.crm): HubSpot's API and Salesforce's OAuth login host.
     "hubspot": ("LEADFLOW_HUBSPOT_API_URL", "https://api.hubapi.com"),
     "salesforce": ("LEADFLOW_SALESFORCE_LOGIN_URL", "https://login.salesforce.com"),
+    # Conversions out (leadflow.ads); Meta's Conversions API is on the Graph API host above.
+    "google-ads": ("LEADFLOW_GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
+    "google-oauth": ("LEADFLOW_GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com"),
+    "baidu": ("LEADFLOW_BAIDU_OCPC_URL", "https://ocpc.baidu.com"),
+    "tencent": ("LEADFLOW_TENCENT_ADS_URL", "https://api.e.qq.com"),
 }
 
 

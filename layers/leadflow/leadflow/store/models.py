@@ -14,6 +14,7 @@ Items, all carrying `entity` so stream consumers can filter:
 - event     pk=LEAD#<id>      sk=EVENT#<occurred_at>#<id>     one engagement event (email_click, page_view, ...)
 - history   pk=LEAD#<id>      sk=HIST#<at>#<kind>#<id>        a change worth a timeline entry: score, stage,
              owner, push, journey send, CRM feedback, conversion (kind + PII-free detail)
+- conversion pk=LEAD#<id>      sk=CONV#<platform>#<stage>      a conversion reported to an ad platform
 - anonymous pk=ANON#<email>   sk=EVENT#<occurred_at>#<id> | MARKER   events of an email no lead holds yet (TTL)
 - routing  pk=ROUTING          sk=STATE                       team round-robin cursors and each owner's count of
              assignments on their local day (one item, written at the version read: race-free, never in memory)
@@ -314,6 +315,21 @@ class LeadKeyItem(_Table):
     by_stage = LeadsByStageIndex()
 
 
+class ConversionItem(_Table):
+    """`LEAD#<id>` / `CONV#<platform>#<stage>`: one conversion reported (or being reported) to an ad platform,
+    the idempotency record of `<lead_id>#<stage>` (store/conversions.py)."""
+
+    lead_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    stage = UnicodeAttribute()
+    status = UnicodeAttribute()  # sending | sent | dead
+    claim = UnicodeAttribute()  # the queue message's claim id
+    lease_until = NumberAttribute()  # unix seconds
+    at = UnicodeAttribute(null=True)  # when the stage was reached
+    sent_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+
+
 class LookupItem(KeyItem, ClickItem):
     """What capture's one BatchGetItem reads: identity, delivery and click items."""
 
@@ -353,6 +369,7 @@ ALL_MODELS = (
     QuarantineItem,
     QuarantineKeyItem,
     RoutingStateItem,
+    ConversionItem,
 )
 
 

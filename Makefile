@@ -71,7 +71,10 @@ validate: tools node_modules/.installed ## lint template.yaml (SAM transform + c
 # compiled against, which zipping and unzipping do not keep reliably (2-second DOS times, no time zone), so
 # Lambda would ignore it; a hash-based .pyc ignores mtimes, and unchecked skips hashing the source at import
 # (a layer version and a function zip never change after the build, and the check below verifies the hashes).
+# --cached rebuilds the layer when layers/leadflow changes; the stamp of the shipped defaults (infra/*/default.yaml,
+# copied into the layer by its Makefile) lives there so that an edited default rebuilds it too.
 build: tools ## sam build the layer and functions into .aws-sam/ (arm64, python3.12, bytecode checked)
+	cat infra/*/default.yaml | $(TBIN)/python -c "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())" > layers/leadflow/.defaults.sha256
 	PATH=$(TBIN):$(BIN):$(dir $(PYTHON)):$$PATH $(AWS_DUMMY) $(TBIN)/sam build --template template.yaml --cached --parallel
 	$(TBIN)/python -m compileall -q -f --invalidation-mode unchecked-hash .aws-sam/build
 	$(TBIN)/python infra/packaging/check_bytecode.py --python-tag cpython-312 .aws-sam/build

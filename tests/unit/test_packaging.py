@@ -6,8 +6,10 @@ import ast
 import compileall
 import importlib.util
 import json
+import os
 import py_compile
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -125,6 +127,52 @@ def test_the_layer_code_is_the_leadflow_package_without_the_cli_or_local_caches(
     for path in built.rglob("*.py"):
         for imported in _imports(path):
             assert not any(imported == d or imported.startswith(d + ".") for d in DEVELOPMENT_ONLY), (path, imported)
+
+
+def test_the_layer_ships_the_default_configurations_and_loads_them_with_no_checkout(tmp_path):
+    # Given the layer's code step run as `sam build` runs it: in a scratch copy of the layer folder, with the
+    # Makefile named by its path in the checkout
+    scratch = tmp_path / "scratch"
+    shutil.copytree(LAYER, scratch, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        ["make", "-s", "--makefile", str(LAYER / "Makefile"), "-C", str(scratch), "layer-code"]
+        + [f"ARTIFACTS_DIR={tmp_path / 'artifacts'}"],
+        check=True,
+        capture_output=True,
+    )
+    built = tmp_path / "artifacts" / "python"
+
+    # Then every shipped default (infra/<name>/default.yaml) is in the package, unchanged
+    shipped = sorted(ROOT.glob("infra/*/default.yaml"))
+    assert {p.parent.name for p in shipped} >= {"scoring", "journeys"}
+    for default in shipped:
+        packaged = built / "leadflow" / "defaults" / default.parent.name / "default.yaml"
+        assert packaged.read_bytes() == default.read_bytes()
+
+    # and a Lambda-like process (only the layer on the path, no checkout, no LEADFLOW_* settings) runs them
+    probe = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import leadflow\n"
+        "from leadflow.scoring_model import current_model\n"
+        "from leadflow.journey_config import configured_journeys\n"
+        "from leadflow.yaml_config import config_text\n"
+        "from leadflow.errors import ScoringModelInvalid as E\n"
+        "print(json.dumps({'package': leadflow.__file__, 'rules': len(current_model().behaviour_rules),\n"
+        "  'default_journey': configured_journeys().default.name,\n"
+        "  'source': config_text('scoring', E, 'x', 'LEADFLOW_SCORING_MODEL_FILE')[1]}))\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "PYTHON"))}
+    answer = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(built)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(answer.stdout)
+    assert loaded["package"].startswith(str(built))
+    assert (tmp_path / loaded["source"]).resolve() == (built / "leadflow/defaults/scoring/default.yaml").resolve()
+    assert loaded["rules"] > 0 and loaded["default_journey"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -37,8 +37,6 @@ class Settings:
     fetch_dlq_url: str | None
     fetch_max_attempts: int
     fetch_backoff_seconds: int
-    scoring_model_file: str | None = None
-    scoring_parameter: str | None = None
     anonymous_event_days: int = 30
     event_max_age_days: int = 365
 
@@ -86,9 +84,6 @@ def settings() -> Settings:
         fetch_dlq_url=env.get("LEADFLOW_FETCH_DLQ_URL") or None,
         fetch_max_attempts=max(1, int(env.get("LEADFLOW_FETCH_MAX_ATTEMPTS", "4"))),
         fetch_backoff_seconds=max(0, int(env.get("LEADFLOW_FETCH_BACKOFF_SECONDS", "30"))),
-        # Scoring model: a YAML file (locally infra/scoring/default.yaml), or on AWS the SSM parameter's text.
-        scoring_model_file=env.get("LEADFLOW_SCORING_MODEL_FILE") or None,
-        scoring_parameter=env.get("LEADFLOW_SCORING_PARAMETER") or None,
         # POST /v1/events: events of an unknown email wait this long for its lead; older events are refused.
         anonymous_event_days=max(1, int(env.get("LEADFLOW_ANONYMOUS_EVENT_DAYS", "30"))),
         event_max_age_days=max(1, int(env.get("LEADFLOW_EVENT_MAX_AGE_DAYS", "365"))),

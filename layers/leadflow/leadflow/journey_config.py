@@ -1,14 +1,15 @@
 """Load the nurture journeys from YAML text: schema and semantic checks, errors naming file, line and field.
 
-Locally `infra/journeys/default.yaml`; on AWS the same text comes from configuration (`LEADFLOW_JOURNEYS`
-holds the path of the file packaged with the function, or the text itself). Compiled once per text.
+`configured_journeys()` reads them through `yaml_config.config_text` ("journeys"): `LEADFLOW_JOURNEYS_FILE`,
+else on AWS the SSM parameter named by `LEADFLOW_JOURNEYS_PARAMETER` when a stage sets one (Powertools, max
+age five minutes), else the shipped `infra/journeys/default.yaml` (packaged in the layer as
+`leadflow/defaults/journeys/default.yaml`). Compiled once per text.
 Errors read like the scoring model's: `infra/journeys/default.yaml:12: journeys[0].steps[2].touch.template:
 'nope' is not a template`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import time
 from functools import lru_cache
@@ -18,10 +19,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.domain.journey import EXIT_STAGES, Entry, Journey, SendPolicy, Touch, Wait
 from leadflow.errors import JourneyConfigInvalid
-from leadflow.yaml_config import parse, read, render, schema_problems
+from leadflow.yaml_config import config_text, default_file, parse, read, render, schema_problems
 
 SCHEMA = "journeys.v1.json"
-DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "journeys" / "default.yaml"
+DEFAULT_FILE = default_file("journeys")  # the layer's packaged copy, or infra/journeys/default.yaml
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ def load_journeys_file(path: str | Path) -> JourneyConfig:
 
 
 def configured_journeys() -> JourneyConfig:
-    """The journeys this process runs: `LEADFLOW_JOURNEYS_FILE` if set, else the shipped default."""
-    return load_journeys_file(os.environ.get("LEADFLOW_JOURNEYS_FILE") or DEFAULT_FILE)
+    """The journeys this process runs: `LEADFLOW_JOURNEYS_FILE`, else the SSM parameter of
+    `LEADFLOW_JOURNEYS_PARAMETER`, else the shipped default (packaged in the layer)."""
+    return load_journeys(*config_text("journeys", JourneyConfigInvalid, "The journeys could not be read"))
 
 
 @lru_cache(maxsize=8)

@@ -1,8 +1,10 @@
 """Load the scoring model from YAML text: schema and semantic checks, errors naming file, line and field.
 
-The model is configuration, not code: locally `infra/scoring/default.yaml` in the repository; on AWS the
-same YAML text comes from SSM Parameter Store or AppConfig (a later step reads it and calls `load_model`
-with the text and the parameter's name as `source`). A model is compiled once per distinct text.
+The model is configuration, not code: `current_model()` reads it through `yaml_config.config_text`
+("scoring"): `LEADFLOW_SCORING_MODEL_FILE`, else on AWS the SSM parameter `LEADFLOW_SCORING_PARAMETER`
+(Powertools, max age five minutes; the stack's placeholder `default` means no override), else the shipped
+`infra/scoring/default.yaml` (packaged in the layer as `leadflow/defaults/scoring/default.yaml`). A model is
+compiled once per distinct text.
 
 Errors read like a compiler's, one per problem, sorted by line:
     infra/scoring/default.yaml:42: fit.rules[3].points: 'ten' is not of type 'integer'
@@ -17,11 +19,20 @@ from pathlib import Path
 from leadflow.domain.model import SUPPRESSION_EVENT_TYPES
 from leadflow.domain.scoring_model import ModelProblems, ScoringModel, compile_model
 from leadflow.errors import ScoringModelInvalid
-from leadflow.yaml_config import Problem, parse, read, render, schema_problems
+from leadflow.yaml_config import MAX_AGE_SECONDS as MAX_AGE_SECONDS  # re-exported: tests advance clocks by it
+from leadflow.yaml_config import (
+    Problem,
+    config_text,
+    default_file,
+    display,
+    parse,
+    read,
+    render,
+    schema_problems,
+)
 
 SCHEMA = "scoring_model.v1.json"
-# layers/leadflow/leadflow/scoring_model.py → the repository root is three folders up.
-DEFAULT_MODEL_FILE = Path(__file__).resolve().parents[3] / "infra" / "scoring" / "default.yaml"
+DEFAULT_MODEL_FILE = default_file("scoring")  # the layer's packaged copy, or infra/scoring/default.yaml
 
 
 def load_model(text: str, source: str = "<scoring model>") -> ScoringModel:
@@ -31,55 +42,26 @@ def load_model(text: str, source: str = "<scoring model>") -> ScoringModel:
 
 def load_model_file(path: str | Path) -> ScoringModel:
     path = Path(path)
-    return load_model(read(path, _display(path), ScoringModelInvalid), _display(path))
+    return load_model(read(path, display(path), ScoringModelInvalid), display(path))
 
 
 def default_model() -> ScoringModel:
-    """The shipped default model (`infra/scoring/default.yaml`)."""
-    return load_model_file(DEFAULT_MODEL_FILE)
-
-
-MAX_AGE_SECONDS = 300  # an edited SSM model is picked up within five minutes, without a deploy
+    """The shipped default model (`infra/scoring/default.yaml`, packaged in the layer)."""
+    return load_model_file(default_file("scoring"))
 
 
 def current_model() -> ScoringModel:
     """The model in force: LEADFLOW_SCORING_MODEL_FILE, else the SSM parameter LEADFLOW_SCORING_PARAMETER (on
-    AWS; read through Powertools, cached MAX_AGE_SECONDS), else the shipped default file.
+    AWS; read through Powertools, cached MAX_AGE_SECONDS; `default` there means no override), else the shipped
+    default (packaged in the layer).
 
     Raises ScoringModelInvalid (file/parameter, line, field) for a bad model and UpstreamUnavailable when the
     parameter cannot be read (the caller answers 503 with Retry-After).
     """
-    from leadflow.config import settings
-
-    config = settings()
-    if config.scoring_model_file:
-        return load_model_file(config.scoring_model_file)
-    if config.scoring_parameter:
-        from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS
-
-        from leadflow.errors import UpstreamUnavailable
-
-        try:
-            text = parameters.get_parameter(config.scoring_parameter, max_age=MAX_AGE_SECONDS)
-        except parameters.exceptions.GetParameterError as exc:
-            raise UpstreamUnavailable("The scoring model could not be read; retry shortly.") from exc
-        source = f"ssm:{config.scoring_parameter}"
-        if str(text).strip() == "default":  # the stack's placeholder: the model is larger than a stack parameter
-            if DEFAULT_MODEL_FILE.exists():
-                return default_model()
-            hint = (
-                "put the model YAML there (aws ssm put-parameter --overwrite --value file://infra/scoring/default.yaml)"
-            )
-            raise ScoringModelInvalid(source, [f"{source}:1: holds the placeholder 'default': {hint}"])
-        return load_model(str(text), source)
-    return default_model()
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    text, source = config_text(
+        "scoring", ScoringModelInvalid, "The scoring model could not be read", "LEADFLOW_SCORING_MODEL_FILE"
+    )
+    return load_model(text, source)
 
 
 @lru_cache(maxsize=8)

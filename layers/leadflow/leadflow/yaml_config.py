@@ -1,9 +1,32 @@
-"""YAML configuration read with line numbers: the scoring model and the journeys share it.
+"""Configuration files shared by the scoring model, the journeys and every configuration that follows them.
 
-`parse` composes the node tree (for line numbers) and builds the document from it in one parse, refusing
-duplicate keys and broken YAML; `schema_problems` turns a jsonschema error into (path, message) pairs;
-`render` turns those into `source:line: field.path: message` lines, sorted by line. The caller's error type
-(ScoringModelInvalid, JourneyConfigInvalid) carries them.
+**Where a configuration comes from** (`config_text`), for a configuration `<name>` shipped as
+`infra/<name>/default.yaml`:
+1. the file named by its `LEADFLOW_<NAME>_FILE` environment variable (development, tests, `leadflow up`);
+2. on AWS, the SSM parameter named by its `LEADFLOW_<NAME>_PARAMETER` variable (template.yaml sets it per
+   stage), read through Powertools parameters and cached `MAX_AGE_SECONDS`, so an edit reaches warm
+   functions within five minutes without a deploy; a parameter holding the placeholder `default` (what the
+   stack writes: the shipped file is larger than a stack parameter may be) means "no override";
+3. the packaged default: `default_file(<name>)`, i.e. `leadflow/defaults/<name>/default.yaml` in the built
+   layer (layers/leadflow/Makefile copies every `infra/*/default.yaml` there at `make build`), or
+   `infra/<name>/default.yaml` itself in a checkout. So a stack deployed with no override runs the default.
+
+A new configuration (routing, CRM reasons, UTM rules, targets, ...) needs no code of its own for this:
+
+    from leadflow.yaml_config import config_text, parse, render, schema_problems
+
+    def current_routing() -> RoutingConfig:
+        text, source = config_text("routing", RoutingConfigInvalid, "The routing rules could not be read")
+        return load_routing(text, source)       # lru_cached on (text, source): compiled once per text
+
+with `infra/routing/default.yaml` in the repository (packaged by the Makefile without a change to it), and on
+AWS `LEADFLOW_ROUTING_PARAMETER` plus an `ssm:GetParameter` grant on that parameter for the functions that
+read it. `source` names the file or `ssm:<parameter>` in errors.
+
+**Reading YAML with line numbers**: `parse` composes the node tree (for line numbers) and builds the document
+from it in one parse, refusing duplicate keys and broken YAML; `schema_problems` turns a jsonschema error
+into (path, message) pairs; `render` turns those into `source:line: field.path: message` lines, sorted by
+line. The caller's error type (ScoringModelInvalid, JourneyConfigInvalid) carries them.
 """
 
 from __future__ import annotations
@@ -16,6 +39,62 @@ from leadflow.domain.scoring_model import format_path
 
 Problem = tuple[tuple, str]
 Invalid = Callable[[str, list[str]], Exception]  # (source, problem lines) → the error to raise
+
+MAX_AGE_SECONDS = 300  # an edited SSM parameter is picked up within five minutes, without a deploy
+PLACEHOLDER = "default"  # the value the stack writes into a configuration parameter: no override
+_PACKAGE = Path(__file__).resolve().parent
+PACKAGED_DEFAULTS = _PACKAGE / "defaults"  # in the built layer (layers/leadflow/Makefile copies them there)
+REPOSITORY_INFRA = _PACKAGE.parents[2] / "infra"  # layers/leadflow/leadflow → the checkout's infra/
+
+
+def default_file(name: str) -> Path:
+    """The shipped default of configuration `name`: the layer's packaged copy, else the checkout's
+    `infra/<name>/default.yaml` (development, tests)."""
+    packaged = PACKAGED_DEFAULTS / name / "default.yaml"
+    return packaged if packaged.is_file() else REPOSITORY_INFRA / name / "default.yaml"
+
+
+def config_text(name: str, invalid: Invalid, unavailable: str, file_variable: str | None = None) -> tuple[str, str]:
+    """(text, source) of configuration `name` in force: `LEADFLOW_<NAME>_FILE` (or `file_variable`), else the
+    SSM parameter named by `LEADFLOW_<NAME>_PARAMETER` unless it holds the placeholder, else the packaged
+    default (module doc).
+
+    An unreadable file raises `invalid(source, ["source: cannot be read: ..."])`; an SSM parameter that cannot
+    be read raises UpstreamUnavailable(`unavailable`) (answered 503 with Retry-After: senders retry).
+    """
+    import os
+
+    variable = name.upper()
+    path = os.environ.get(file_variable or f"LEADFLOW_{variable}_FILE")
+    if path:
+        return read(Path(path), display(Path(path)), invalid), display(Path(path))
+    parameter = os.environ.get(f"LEADFLOW_{variable}_PARAMETER")
+    if parameter:
+        text = parameter_text(parameter, unavailable)
+        if text.strip() != PLACEHOLDER:
+            return text, f"ssm:{parameter}"
+    default = default_file(name)
+    return read(default, display(default), invalid), display(default)
+
+
+def parameter_text(parameter: str, unavailable: str) -> str:
+    """The SSM parameter's text through Powertools (cached MAX_AGE_SECONDS), or UpstreamUnavailable."""
+    from aws_lambda_powertools.utilities import parameters  # lazy: only a function that reads one pays for it
+
+    from leadflow.errors import UpstreamUnavailable
+
+    try:
+        return str(parameters.get_parameter(parameter, max_age=MAX_AGE_SECONDS))
+    except parameters.exceptions.GetParameterError as exc:
+        raise UpstreamUnavailable(f"{unavailable}; retry shortly.") from exc
+
+
+def display(path: Path) -> str:
+    """A file as errors name it: relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def read(path: Path, source: str, invalid: Invalid) -> str:

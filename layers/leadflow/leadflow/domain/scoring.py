@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leadflow.domain.scoring_model import BehaviourRule, FitRule, ScoringModel, fold, to_number
+from leadflow.domain.scoring_model import ScoringModel, fold, to_number
 
 
 @dataclass(frozen=True)
@@ -82,51 +81,29 @@ def _attr(lead: dict, name: str) -> Any:
     return lead.get(name) or (lead.get("attributes") or {}).get(name)
 
 
-def _values(value: Any) -> list[Any]:
-    """A multi-select answer (a list) is matched item by item."""
+def _view(value: Any, forms: tuple[bool, bool, bool]) -> tuple[bool, frozenset | set, list, list]:
+    """One lead field as the fit rules compare it: (present, case-folded values, NFKC texts, numbers), each
+    form computed only when some rule on the field compares it. A multi-select answer (a list) is matched
+    item by item."""
     if value is None:
-        return []
-    return [v for v in value if v not in (None, "")] if isinstance(value, list | tuple) else [value]
+        return _ABSENT
+    values = [v for v in value if v not in (None, "")] if isinstance(value, list | tuple) else [value]
+    folded, texts, numbers = forms
+    return (
+        bool(values),
+        {fold(v) for v in values} if folded else _NOTHING,
+        [_nfkc(v) for v in values] if texts else [],
+        [n for n in map(to_number, values) if n is not None] if numbers else [],
+    )
 
 
-class _FieldView:
-    """One lead field as the fit rules compare it: present, case-folded values, NFKC texts, numbers."""
-
-    __slots__ = ("present", "folded", "texts", "numbers")
-
-    def __init__(self, value: Any, forms: tuple[bool, bool, bool]) -> None:
-        values = _values(value)
-        self.present = bool(values)
-        folded, texts, numbers = forms  # only the forms some rule on this field compares
-        self.folded = {fold(v) for v in values} if folded else set()
-        self.texts = [_nfkc(v) for v in values] if texts else []
-        self.numbers = [n for n in map(to_number, values) if n is not None] if numbers else []
+_NOTHING: frozenset = frozenset()
+_ABSENT = (False, _NOTHING, [], [])
 
 
 def _nfkc(value: Any) -> str:
     text = value if type(value) is str else str(value)
     return text if text.isascii() else unicodedata.normalize("NFKC", text)
-
-
-def _holds(rule: FitRule, view: _FieldView | None, persona: str, domain: str | None) -> bool:
-    if rule.personas is not None and persona not in rule.personas:
-        return False
-    if rule.domains is not None and not (domain and _domain_in(domain, rule.domains)):
-        return False
-    if view is None:
-        return True
-    if rule.present is not None and view.present != rule.present:
-        return False
-    if rule.values is not None and rule.values.isdisjoint(view.folded):
-        return False
-    if rule.matches is not None and not any(rule.matches.search(text) for text in view.texts):
-        return False
-    if rule.min is not None or rule.max is not None:
-        low = -math.inf if rule.min is None else rule.min
-        high = math.inf if rule.max is None else rule.max
-        if not any(low <= n <= high for n in view.numbers):
-            return False
-    return True
 
 
 def _domain_in(domain: str, domains: frozenset[str]) -> bool:
@@ -142,23 +119,56 @@ def _domain_in(domain: str, domains: frozenset[str]) -> bool:
 
 
 def score_fit(lead: dict, model: ScoringModel, persona: str) -> tuple[int, list[dict]]:
-    email = str(lead.get("email") or "")
+    """Every fit rule whose conditions all hold adds its points; of the rules sharing an `exclusive` name only
+    the first that holds. The rules come as `model.fit_plan` tuples (one unpack instead of attribute reads)."""
+    email = lead.get("email")
+    email = email if type(email) is str else str(email or "")
     domain = email.rpartition("@")[2].strip().lower() if "@" in email else None
+    attributes = lead.get("attributes") or _NO_PROPERTIES
     fit, breakdown, taken = 0, [], set()
-    views: dict[str, _FieldView] = {}
-    for rule in model.fit_rules:
-        if rule.exclusive is not None and rule.exclusive in taken:
+    views: dict[str, tuple] = {}
+    forms = model.fit_forms
+    for rule in model.fit_plan:
+        rule_id, points, exclusive, name, attribute, personas, domains, present, values, matches, low, high = rule
+        if exclusive is not None and exclusive in taken:
             continue
-        view = None
-        if rule.field is not None:
-            view = views.get(rule.field.name)
+        if personas is not None and persona not in personas:
+            continue
+        if domains is not None and not (domain and _domain_in(domain, domains)):
+            continue
+        if name is not None:
+            view = views.get(name)
             if view is None:
-                view = views[rule.field.name] = _FieldView(rule.field.get(lead), model.fit_forms[rule.field.name])
-        if _holds(rule, view, persona, domain):
-            fit += rule.points
-            breakdown.append({"rule": rule.id, "points": rule.points})
-            if rule.exclusive is not None:
-                taken.add(rule.exclusive)
+                if attribute is not None:  # `attributes.<name>`: only from the attributes
+                    value = attributes.get(attribute)
+                else:  # from the lead, else from its attributes; empty text is no value
+                    value = lead.get(name)
+                    if value is None or value == "":
+                        value = attributes.get(name)
+                    if value == "":
+                        value = None
+                view = views[name] = _view(value, forms[name])
+            has, folded, texts, numbers = view
+            if present is not None and has != present:
+                continue
+            if values is not None and values.isdisjoint(folded):
+                continue
+            if matches is not None:
+                for text in texts:
+                    if matches.search(text) is not None:
+                        break
+                else:
+                    continue
+            if low is not None:
+                for number in numbers:
+                    if low <= number <= high:
+                        break
+                else:
+                    continue
+        fit += points
+        breakdown.append({"rule": rule_id, "points": points})
+        if exclusive is not None:
+            taken.add(exclusive)
     return fit, breakdown
 
 
@@ -168,148 +178,184 @@ _NO_PROPERTIES: dict = {}
 def score_behaviour(events: list[dict], model: ScoringModel, now: datetime) -> tuple[int, dict[str, int], list[dict]]:
     now_ts = now.timestamp()
     group_property = model.group_property
-    group_names = model.group_values
-    # rule index → [(event time, index of its score group or -1)]. An event's rule depends only on its type and
-    # the one property its type's patterns read (usually `url`): the model remembers it per distinct value.
-    collected: list[list[tuple[float, int]] | None] = [None] * len(model.behaviour_rules)
-    group_index: dict[Any, int] = {None: -1}  # group property value → index of its score group, -1 none
-
-    def group_of(value: Any) -> int:
-        name = model.group_of(value)
-        index = group_names.index(name) if name is not None else -1
-        if isinstance(value, str | int):
-            group_index[value] = index
-        return index
-
+    group_slots = model.group_slots  # group property value → index of its score group, -1 none (process memo)
+    # rule index → its events: (event time, index of its score group or -1), or the time alone without groups.
+    # An event's rule depends only on its type and the one property its type's patterns read (usually `url`):
+    # the model remembers it per distinct value.
+    collected: list[list] = [[] for _ in model.tallies]
     routes = model.routes  # type → (the one property its rules read or None; memo; rules; the rule of every event)
     parse = datetime.fromisoformat
     for event in events:
-        route = routes.get(event.get("type"))
-        if route is None:
-            continue  # unsubscribe, bounce, complaint and types no rule scores
-        key, decided, plan, rule = route
+        try:
+            key, decided, plan, index = routes[event["type"]]
+            occurred = event["occurred_at"]
+        except (KeyError, TypeError):
+            continue  # unsubscribe, bounce, complaint and types no rule scores; no type or no time
         props = event.get("properties") or _NO_PROPERTIES
-        if rule is not None:
-            pass  # every event of the type goes to one rule
-        elif key is None:
-            rule = plan.rule_for(props)
-        else:
-            value = props.get(key) if key else None
-            try:
-                rule = decided[value]  # the process remembers which rule a value goes to
-            except (KeyError, TypeError):
-                rule = plan.rule_for_key(value)
-        if rule is None:
-            continue
-        times = collected[rule.index]
-        if times is None:
-            times = collected[rule.index] = []
-        occurred = event.get("occurred_at")
-        if type(occurred) is str:  # the stored form; other forms take the general path
-            try:
-                moment = parse(occurred)
-            except ValueError:
+        if index < 0:
+            if key is None:
+                index = plan.index_for(props)
+            else:
+                value = props.get(key) if key else None
+                try:
+                    index = decided[value]  # the process remembers which rule a value goes to
+                except (KeyError, TypeError):
+                    index = plan.index_for_key(value)
+            if index < 0:
                 continue
-            ts = moment.timestamp() if moment.tzinfo else moment.replace(tzinfo=UTC).timestamp()
-        else:
+        try:
+            moment = parse(occurred)  # the stored form: ISO 8601 text
+        except ValueError:
+            continue
+        except TypeError:  # not text: the general path (a datetime, epoch seconds)
             ts = timestamp(occurred)
             if ts is None:
                 continue
+        else:
+            ts = moment.timestamp() if moment.tzinfo is not None else moment.replace(tzinfo=UTC).timestamp()
         if group_property is None:
-            times.append((ts, -1))
+            collected[index].append(ts)
             continue
         group_value = props.get(group_property)
         try:
-            group = group_index[group_value]
+            group = group_slots[group_value]
         except KeyError:
-            group = group_of(group_value)
+            group = model.group_slot(group_value)
         except TypeError:
             group = -1
-        times.append((ts, group))
+        collected[index].append((ts, group))
+    if group_property is None:
+        return _tally_plain(collected, model, now_ts)
+    return _tally_grouped(collected, model, now_ts)
 
+
+def _tally_plain(collected: list[list], model: ScoringModel, now_ts: float) -> tuple[int, dict[str, int], list[dict]]:
+    """Count each rule's events (times alone: the model has no score groups)."""
+    exp, floor = math.exp, math.floor
     behaviour = 0
+    breakdown = []
+    for times, tally in zip(collected, model.tallies, strict=True):
+        if not times:
+            continue
+        rule_id, points, limit, period, period_max, rate, window, skip, ordered, decay = tally
+        if ordered:
+            times.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones last
+        if skip:
+            times = times[:-skip] if skip < len(times) else []
+        kept = len(times)
+        if window is not None:
+            cutoff = now_ts - window
+            while kept and times[kept - 1] < cutoff:
+                kept -= 1
+        if period is None or kept <= period_max:  # no window of the period can hold more than its cap
+            counting = times[: kept if limit is None or limit > kept else limit]
+            counted = len(counting)
+            if rate:
+                total = math.fsum([exp(rate * (t - now_ts)) if t < now_ts else 1.0 for t in counting])
+            else:
+                total = float(counted)
+        else:
+            counted, total = _sliding(times, kept, limit, period, period_max, rate, now_ts)
+        rounded = floor(points * total + 0.5)
+        behaviour += rounded
+        item = {"rule": rule_id, "points": rounded, "events": counted, "before_decay": counted * points}
+        if kept != counted:
+            item["capped"] = kept - counted
+        if len(times) != kept:
+            item["expired"] = len(times) - kept
+        if decay is not None:
+            item["decay"] = decay
+        breakdown.append(item)
+    return behaviour, {}, breakdown
+
+
+def _sliding(
+    times: list[float], kept: int, limit: int | None, period: float, period_max: int, rate: float, now_ts: float
+) -> tuple[int, float]:
+    """The newest events (times newest first) that fit `period_max` per `period` seconds (a sliding window),
+    at most `limit` of them: how many and their decayed weight."""
+    exp = math.exp
+    taken: list[float] = []  # the times counted, newest first
+    counted = 0
+    total = 0.0
+    for ts in times[:kept] if kept < len(times) else times:
+        # counted unless the period_max-th newest event counted so far lies within the period after it
+        if counted >= period_max and taken[counted - period_max] - ts < period:
+            continue
+        taken.append(ts)
+        counted += 1
+        total += exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
+        if counted == limit:
+            break
+    return counted, total
+
+
+def _tally_grouped(collected: list[list], model: ScoringModel, now_ts: float) -> tuple[int, dict[str, int], list[dict]]:
+    """Count each rule's events ((time, group) pairs) into the total and its score groups."""
+    exp, floor = math.exp, math.floor
+    group_names = model.group_values
     group_count = len(group_names)
     group_points = [0] * group_count
+    behaviour = 0
     breakdown = []
-    for rule in model.behaviour_rules:
-        pairs = collected[rule.index]
+    for pairs, tally in zip(collected, model.tallies, strict=True):
         if not pairs:
             continue
-        if rule.ordered:
-            pairs.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones at the end
-        if rule.skip_first:
-            pairs = pairs[: -rule.skip_first] if rule.skip_first < len(pairs) else []
+        rule_id, points, limit, period, period_max, rate, window, skip, ordered, decay = tally
+        if ordered:
+            pairs.sort(reverse=True)  # newest first: caps keep the most recent engagement; expired ones last
+        if skip:
+            pairs = pairs[:-skip] if skip < len(pairs) else []
         kept = len(pairs)
-        if rule.window_seconds is not None:
-            cutoff = now_ts - rule.window_seconds
+        if window is not None:
+            cutoff = now_ts - window
             while kept and pairs[kept - 1][0] < cutoff:
                 kept -= 1
-        counted, total, per_group = _count(pairs, kept, rule, now_ts, group_count)
-        points = rule.points
-        rounded = math.floor(points * total + 0.5)
+        # weight per score group; the last slot collects the events of no group (index -1)
+        per_group = [0.0] * (group_count + 1)
+        total = 0.0
+        if period is None or kept <= period_max:  # no window of the period can hold more than its cap
+            counting = pairs[: kept if limit is None or limit > kept else limit]
+            counted = len(counting)
+            if rate:
+                for ts, group in counting:
+                    weight = exp(rate * (ts - now_ts)) if ts < now_ts else 1.0
+                    total += weight
+                    per_group[group] += weight
+            else:
+                for _, group in counting:
+                    per_group[group] += 1.0
+                total = float(counted)
+        else:
+            # Newest first, an event counts unless the period before the newer events already counted holds
+            # period_max of them, i.e. unless the period_max-th newest counted event is within the period.
+            taken: list[float] = []
+            counted = 0
+            for ts, group in pairs[:kept] if kept < len(pairs) else pairs:
+                if counted >= period_max and taken[counted - period_max] - ts < period:
+                    continue
+                taken.append(ts)
+                counted += 1
+                weight = exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
+                total += weight
+                per_group[group] += weight
+                if counted == limit:
+                    break
+        rounded = floor(points * total + 0.5)
         behaviour += rounded
-        if per_group is not None and any(per_group):
-            for group, weight in enumerate(per_group):
-                if weight:
-                    group_points[group] += math.floor(points * weight + 0.5)
-        item = {"rule": rule.id, "points": rounded, "events": counted, "before_decay": counted * points}
+        # a group without events of the rule adds floor(0.5) = 0; the last slot (no group) is not a group's
+        group_points = [
+            sum_ + floor(points * weight + 0.5) for sum_, weight in zip(group_points, per_group[:-1], strict=True)
+        ]
+        item = {"rule": rule_id, "points": rounded, "events": counted, "before_decay": counted * points}
         if kept != counted:
             item["capped"] = kept - counted
         if len(pairs) != kept:
             item["expired"] = len(pairs) - kept
-        if rule.decay_text != "none":
-            item["decay"] = rule.decay_text
+        if decay is not None:
+            item["decay"] = decay
         breakdown.append(item)
     return behaviour, dict(zip(group_names, group_points, strict=True)), breakdown
-
-
-def _count(
-    pairs: list[tuple[float, int]], kept: int, rule: BehaviourRule, now_ts: float, groups: int
-) -> tuple[int, float, list[float] | None]:
-    """The events of a rule that count, newest first: at most `max_events`, and at most `period_max_events`
-    within any `period_seconds` (a sliding window); their decayed weight in total and per score group."""
-    limit, period, rate = rule.max_events, rule.period_seconds, rule.rate
-    exp = math.exp
-    if period is None or kept <= rule.period_max_events:  # no window can hold more than the cap
-        counting = pairs[: kept if limit is None or limit > kept else limit]
-        if not groups:
-            if rate:
-                return (
-                    len(counting),
-                    math.fsum([exp(rate * (t - now_ts)) if t < now_ts else 1.0 for t, _ in counting]),
-                    None,
-                )
-            return len(counting), float(len(counting)), None
-        per_group = [0.0] * groups
-        total = 0.0
-        for ts, group in counting:
-            weight = exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
-            total += weight
-            if group >= 0:
-                per_group[group] += weight
-        return len(counting), total, per_group
-    period_max = rule.period_max_events
-    per_group = [0.0] * groups if groups else None
-    recent: deque[float] = deque()
-    counted = 0
-    total = 0.0
-    in_window = 0  # len(recent)
-    for ts, group in pairs[:kept] if kept < len(pairs) else pairs:
-        while in_window and recent[0] - ts >= period:
-            recent.popleft()
-            in_window -= 1
-        if in_window >= period_max:
-            continue
-        recent.append(ts)
-        in_window += 1
-        weight = exp(rate * (ts - now_ts)) if rate and ts < now_ts else 1.0
-        total += weight
-        if group >= 0 and per_group is not None:
-            per_group[group] += weight
-        counted += 1
-        if counted == limit:
-            break
-    return counted, total, per_group
 
 
 def score_lead(lead: dict, events: list[dict], model: ScoringModel, now: datetime) -> Score:

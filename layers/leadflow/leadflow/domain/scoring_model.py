@@ -200,11 +200,12 @@ def _property_matches(text: str, pattern: re.Pattern, literals: tuple[str, ...] 
 
 @dataclass(frozen=True)
 class EventDispatch:
-    """The behaviour rules of one event type, in order: `rule_for(properties)` is the first that matches.
+    """The behaviour rules of one event type, in order: `index_for(properties)` is the first that matches.
 
     `key` is the one event property all the type's patterns read (usually `url`), or None when several
     are read. With a key, an event's rule depends on that value alone: the scorer decides it once per
     distinct value, and `checks` hold each rule's (pattern, literals) on the key (None: takes every event).
+    Rules are named by their index in the model's behaviour rules; -1 is "no rule".
     """
 
     rules: tuple[BehaviourRule, ...]
@@ -212,25 +213,23 @@ class EventDispatch:
     checks: tuple[tuple[BehaviourRule, re.Pattern | None, tuple[str, ...] | None], ...] = ()
     literals: tuple[tuple[str, int], ...] = ()  # (literal, index in checks) for rules that have literals
     unfiltered: tuple[int, ...] = ()  # indices of the checks without literals (always tried)
-    # value → rule decided for it: the same pages are viewed by many leads. A memo of a pure function (no
-    # state of any lead), bounded: emptied when it reaches DECISIONS_MAX values.
+    # value → index of the rule decided for it (-1 none): the same pages are viewed by many leads. A memo of a
+    # pure function (no state of any lead), bounded: emptied when it reaches DECISIONS_MAX values.
     decided: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def rule_for_key(self, value: Any) -> BehaviourRule | None:
-        """`rule_for_value`, remembered per distinct (hashable) value."""
-        try:
-            return self.decided[value]
-        except KeyError:
+    def index_for_key(self, value: Any) -> int:
+        """`rule_for_value`'s index, remembered per distinct text (the scorer reads `decided` first)."""
+        index = _index(self.rule_for_value(value))
+        # Only texts (and None) are remembered: 1, 1.0 and True are equal keys of a dict but differ as text.
+        if value is None or type(value) is str:
             if len(self.decided) >= DECISIONS_MAX:
                 self.decided.clear()
-            rule = self.decided[value] = self.rule_for_value(value)
-            return rule
-        except TypeError:  # an unhashable value (a list) is decided each time
-            return self.rule_for_value(value)
+            self.decided[value] = index
+        return index
 
-    def rule_for(self, props: dict) -> BehaviourRule | None:
+    def index_for(self, props: dict) -> int:
         if self.checks:
-            return self.rule_for_value(props.get(self.key))
+            return _index(self.rule_for_value(props.get(self.key)))
         for rule in self.rules:
             for name, pattern, literals in rule.properties:
                 value = props.get(name)
@@ -239,8 +238,8 @@ class EventDispatch:
                 ):
                     break
             else:
-                return rule
-        return None
+                return rule.index
+        return -1
 
     def rule_for_value(self, value: Any) -> BehaviourRule | None:
         text = None if value is None else value if type(value) is str else str(value)
@@ -274,6 +273,10 @@ def _dispatch(rules: list[BehaviourRule]) -> EventDispatch:
     return EventDispatch(tuple(rules), next(iter(names), None), checks, literals, unfiltered)
 
 
+def _index(rule: BehaviourRule | None) -> int:
+    return -1 if rule is None else rule.index
+
+
 @dataclass(frozen=True)
 class ScoringModel:
     name: str
@@ -285,8 +288,16 @@ class ScoringModel:
     behaviour_rules: tuple[BehaviourRule, ...]
     dispatch: dict[str, EventDispatch]  # event type → its rules
     # event type → (the one property its rules read, "" none or None several; its decision memo; its rules;
-    # the rule that takes every event of the type, when its first rule reads no property)
-    routes: dict[str, tuple[str | None, dict, EventDispatch, BehaviourRule | None]]
+    # the index of the rule that takes every event of the type when its first rule reads no property, else -1)
+    routes: dict[str, tuple[str | None, dict, EventDispatch, int]]
+    # per behaviour rule, what counting its events reads, as one tuple (unpacked once per rule and lead):
+    # (id, points, max events or None, period seconds or None, max events per period, half-life rate,
+    # window seconds or None, skip_first, ordered, decay text or None)
+    tallies: tuple[tuple, ...]
+    # per fit rule, in order: (id, points, exclusive, field name or None, the attribute name of an
+    # `attributes.<name>` field or None, personas, domains, present, values, matches, low, high), low and high
+    # both None when the rule has no range
+    fit_plan: tuple[tuple, ...]
     fit_forms: dict[str, tuple[bool, bool, bool]]  # fit field → compared folded (in), as text (matches), as number
     group_property: str | None
     group_values: tuple[str, ...]
@@ -294,10 +305,23 @@ class ScoringModel:
     mql_min_grade: str
     mql_min_behaviour: int
     digest: str = ""
+    # group property value → index of its score group, -1 none (a bounded memo of `group_of`, like `decided`)
+    group_slots: dict = field(default_factory=lambda: {None: -1}, compare=False, repr=False)
 
     def group_of(self, value: Any) -> str | None:
         """The configured score group an event property value names, or None."""
         return self.group_by_folded.get(fold(value))
+
+    def group_slot(self, value: Any) -> int:
+        """The index in `group_values` of the group `value` names, -1 none; remembered per text."""
+        name = self.group_of(value)
+        slot = self.group_values.index(name) if name is not None else -1
+        if type(value) is str:  # as in `decided`: 1, 1.0 and True are one dict key but three texts
+            if len(self.group_slots) >= DECISIONS_MAX:
+                self.group_slots.clear()
+                self.group_slots[None] = -1
+            self.group_slots[value] = slot
+        return slot
 
     def grade_of(self, fit: int) -> str:
         for grade, least in self.grades:
@@ -385,10 +409,26 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
                 (plan.key or "") if plan.checks else None,
                 plan.decided,
                 plan,
-                None if plan.rules[0].properties else plan.rules[0],
+                -1 if plan.rules[0].properties else plan.rules[0].index,
             )
             for kind, plan in dispatch.items()
         },
+        tallies=tuple(
+            (
+                rule.id,
+                rule.points,
+                rule.max_events,
+                rule.period_seconds,
+                rule.period_max_events,
+                rule.rate,
+                rule.window_seconds,
+                rule.skip_first,
+                rule.ordered,
+                None if rule.decay_text == "none" else rule.decay_text,
+            )
+            for rule in behaviour_rules
+        ),
+        fit_plan=tuple(_fit_plan(rule) for rule in fit_rules),
         fit_forms=_fit_forms(fit_rules),
         group_property=groups.get("property"),
         group_values=tuple(groups.get("values") or ()),
@@ -396,6 +436,26 @@ def compile_model(doc: dict, digest: str = "") -> ScoringModel:
         mql_min_grade=mql["min_grade"],
         mql_min_behaviour=mql["min_behaviour"],
         digest=digest,
+    )
+
+
+def _fit_plan(rule: FitRule) -> tuple:
+    name = rule.field.name if rule.field is not None else None
+    attribute = name[len("attributes.") :] if name is not None and name.startswith("attributes.") else None
+    ranged = rule.min is not None or rule.max is not None
+    return (
+        rule.id,
+        rule.points,
+        rule.exclusive,
+        name,
+        attribute,
+        rule.personas,
+        rule.domains,
+        rule.present,
+        rule.values,
+        rule.matches,
+        (-math.inf if rule.min is None else rule.min) if ranged else None,
+        (math.inf if rule.max is None else rule.max) if ranged else None,
     )
 
 

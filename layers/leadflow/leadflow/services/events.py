@@ -7,6 +7,11 @@ By email: the BatchGetItem reads the email's identity item instead, then 1 GetIt
 A redelivery (same `webhook-id`, same index; or the same event `id` from any delivery) is answered from its
 delivery item and changes nothing.
 
+The events of one delivery for the same lead (same `lead_id`, or same email) are applied together, up to
+GROUP_CHUNK at a time: one BatchGetItem of all their delivery items and the lead, one rescore, one
+TransactWriteItems with all of them (2 actions an event, within DynamoDB's 100): so a delivery of 100 events
+for one lead costs 3 reads and 3 transactions, not 200 calls. A lost race retries the chunk as a whole.
+
 Events of an email no lead holds are kept under `ANON#<email>` for LEADFLOW_ANONYMOUS_EVENT_DAYS and applied
 when the email becomes a lead (capture sees the marker in the BatchGetItem it already makes).
 
@@ -38,6 +43,7 @@ from leadflow.store.leads import WriteConflict
 
 SOURCE = "events"
 MAX_ATTEMPTS = 12
+GROUP_CHUNK = 40  # events of one lead per transaction: 2 actions each + the lead + its history items ≤ 100
 ADOPT_CHUNK = 30  # anonymous events applied per transaction (each is an EventItem put and an item delete)
 
 
@@ -70,14 +76,21 @@ def record_delivery(webhook_id: str, document: Any, now: datetime | None = None)
         raise ValidationFailed([FieldError("events", f"at most {MAX_EVENTS} events per delivery, got {len(events)}")])
     model = scoring_model()
     max_age = timedelta(days=settings().event_max_age_days)
-    results = []
+    results: list[dict] = []
+    groups: dict[tuple[str, str], list[Event]] = {}  # the events of each lead (by lead id or by email), in order
     for parsed in parse_events(events, now, max_age):
         if parsed.event is None:
             results.append(
                 {"index": parsed.index, "status": "rejected", "errors": [e.as_dict() for e in parsed.errors]}
             )
         else:
-            results.append(record_event(webhook_id, parsed.event, model, now))
+            event = parsed.event
+            lead_ref = ("lead_id", event.lead_id) if event.lead_id is not None else ("email", event.email or "")
+            groups.setdefault(lead_ref, []).append(event)
+    for group in groups.values():
+        for start in range(0, len(group), GROUP_CHUNK):
+            results.extend(record_events(webhook_id, group[start : start + GROUP_CHUNK], model, now))
+    results.sort(key=lambda result: result["index"])
     for status in {r["status"] for r in results}:
         count = sum(1 for r in results if r["status"] == status)
         metrics.add_metric(name=f"Events{status.capitalize()}", unit=MetricUnit.Count, value=count)
@@ -101,6 +114,80 @@ def _answered(stored: dict, index: int, occurrence: str) -> dict:
 
 def _rejected(index: int, field: str, message: str) -> dict:
     return {"index": index, "status": "rejected", "errors": [{"field": field, "message": message}]}
+
+
+def record_events(webhook_id: str, events: list[Event], model: ScoringModel, now: datetime) -> list[dict]:
+    """Record events of one lead (same lead id, or same email) of one delivery together: one read, one rescore,
+    one transaction; their results (one per event). An email no lead holds takes the one-by-one path."""
+    if len(events) == 1:
+        return [record_event(webhook_id, events[0], model, now)]
+    references = [_reference(webhook_id, event) for event in events]
+    lead_id, email = events[0].lead_id, events[0].email
+    config = settings()
+    stamp = iso(now)
+    delivery_expires = int((now + timedelta(days=config.delivery_ttl_days)).timestamp())
+    for attempt in range(MAX_ATTEMPTS):
+        found = store.read_for_events([key for key, _ in references], lead_id=lead_id, email=email)
+        results: dict[int, dict] = {}
+        pending: list[tuple[Event, str, str]] = []  # (event, delivery key, occurrence) not answered yet
+        again: list[int] = []  # a second event of this delivery with the same event id: a duplicate
+        taken: set[str] = set()
+        for event, (key, occurrence) in zip(events, references, strict=True):
+            if key in found.answers:
+                results[event.index] = _answered(found.answers[key], event.index, occurrence)
+            elif key in taken:
+                again.append(event.index)
+            else:
+                taken.add(key)
+                pending.append((event, key, occurrence))
+        if not pending:
+            return [results[event.index] for event in events]
+        lead = found.lead
+        if email is not None:
+            if found.owner is None:  # anonymous: each is kept under the email on its own
+                return [results.get(e.index) or record_event(webhook_id, e, model, now) for e in events]
+            lead = lead_store.get_lead(found.owner)
+        if lead is None or lead.get("erasing"):
+            field = "lead_id" if lead_id is not None else "email"
+            for event, _, _ in pending:
+                results[event.index] = _rejected(
+                    event.index, field, "no lead has it (unknown or erased); nothing was stored"
+                )
+            for index in again:
+                results[index] = _rejected(index, field, "no lead has it (unknown or erased); nothing was stored")
+            return [results[event.index] for event in events]
+        outcome = apply_events(lead, [event for event, _, _ in pending], model, now, SOURCE)
+        new = [
+            store.NewEvent(
+                event.type,
+                event.occurred_at,
+                event.properties,
+                SOURCE,
+                key,
+                answer={"status": "accepted", "lead_id": lead["lead_id"], "occurrence": occurrence},
+            )
+            for event, key, occurrence in pending
+        ]
+        try:
+            store.save_event(
+                outcome.lead, new, outcome.history, answer=None, now=stamp, delivery_expires_at=delivery_expires
+            )
+        except WriteConflict as lost:
+            if lost.reason != "delivery_exists":
+                time.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+            continue
+        types = sorted({event.type for event, _, _ in pending})
+        _log_outcome(lead["lead_id"], ", ".join(types), outcome.history)
+        for event_type in types:
+            _resume_journey(outcome.lead, event_type)
+        if found.waiting and email:
+            adopt_anonymous(lead["lead_id"], email, model, now)
+        for event, _, _ in pending:
+            results[event.index] = {"index": event.index, "status": "accepted", "lead_id": lead["lead_id"]}
+        for index in again:
+            results[index] = {"index": index, "status": "duplicate", "lead_id": lead["lead_id"]}
+        return [results[event.index] for event in events]
+    raise StoreUnavailable("The events could not be stored under contention; retry shortly.")
 
 
 def record_event(webhook_id: str, event: Event, model: ScoringModel, now: datetime) -> dict:

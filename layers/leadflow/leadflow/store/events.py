@@ -59,6 +59,7 @@ class EventRead:
     lead: dict | None = None  # by lead id: the lead, if it exists
     owner: str | None = None  # by email: the lead holding it, if any
     waiting: bool = False  # by email: anonymous events of this email wait for its lead
+    answers: dict[str, dict] = field(default_factory=dict)  # delivery key → its answer (read_for_events)
 
 
 @dataclass
@@ -72,20 +73,28 @@ class NewEvent:
     delivery_key: str | None
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     adopted_sk: str | None = None  # the anonymous item this event was, deleted in the same transaction
+    answer: dict | None = None  # this event's own delivery answer (events of one delivery), else save_event's
 
 
 def read_for_event(delivery_key: str, *, lead_id: str | None = None, email: str | None = None) -> EventRead:
-    wanted = [(delivery_key, DELIVERY_SK)]
+    return read_for_events([delivery_key], lead_id=lead_id, email=email)
+
+
+def read_for_events(delivery_keys: list[str], *, lead_id: str | None = None, email: str | None = None) -> EventRead:
+    """`read_for_event` for several events of one lead: their delivery items in the same BatchGetItem (one call
+    up to 97 keys; `answer` is the first key's)."""
+    wanted = [(key, DELIVERY_SK) for key in dict.fromkeys(delivery_keys)]
     if lead_id is not None:
         wanted.append((lead_pk(lead_id), LEAD_SK))
     if email is not None:
         wanted += [(f"EMAIL#{email}", IDENTITY_SK), (anonymous_pk(email), ANON_MARKER_SK)]
-    answer = lead = owner = None
+    lead = owner = None
+    answers: dict[str, dict] = {}
     waiting = False
     try:
         for item in EventLookupItem.batch_get(wanted, consistent_read=True):
             if item.sk == DELIVERY_SK:
-                answer = dict(ERASED_ANSWER) if item.entity == TOMBSTONE else _plain(item.answer)
+                answers[item.pk] = dict(ERASED_ANSWER) if item.entity == TOMBSTONE else _plain(item.answer)
             elif item.sk == LEAD_SK:
                 lead = _lead_dict(item)
             elif item.sk == IDENTITY_SK:
@@ -94,7 +103,7 @@ def read_for_event(delivery_key: str, *, lead_id: str | None = None, email: str 
                 waiting = True
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-    return EventRead(answer, lead, owner, waiting)
+    return EventRead(answers.get(delivery_keys[0]), lead, owner, waiting, answers)
 
 
 def _history_items(lead_id: str, at: str, history: list[tuple[str, dict]], now: str) -> list[HistoryItem]:
@@ -154,8 +163,9 @@ def save_event(
                     condition=EventItem.pk.does_not_exist(),
                 )
                 ops.append("event")
-                if answer is not None and event.delivery_key:
-                    _save_delivery(tx, event.delivery_key, lead_id, answer, now, delivery_expires_at)
+                delivery_answer = event.answer if event.answer is not None else answer
+                if delivery_answer is not None and event.delivery_key:
+                    _save_delivery(tx, event.delivery_key, lead_id, delivery_answer, now, delivery_expires_at)
                     ops.append("delivery")
                 if event.adopted_sk and email:
                     tx.delete(

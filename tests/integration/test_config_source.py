@@ -10,8 +10,10 @@ import yaml
 from aws_lambda_powertools.utilities import parameters
 
 from leadflow import yaml_config
-from leadflow.errors import JourneyConfigInvalid, ScoringModelInvalid, UpstreamUnavailable
+from leadflow.ads.config import conversion_config
+from leadflow.errors import JourneyConfigInvalid, RoutingConfigInvalid, ScoringModelInvalid, UpstreamUnavailable
 from leadflow.journey_config import configured_journeys
+from leadflow.routing_config import configured_routing
 from leadflow.scoring_model import current_model
 from leadflow.yaml_config import MAX_AGE_SECONDS, config_text
 from tests.integration.test_config_refresh import Clock, _reset_parameter_caches
@@ -19,6 +21,9 @@ from tests.integration.test_config_refresh import Clock, _reset_parameter_caches
 REPO_INFRA = yaml_config.REPOSITORY_INFRA
 PARAMETER = "/leadflow/dev/scoring"
 JOURNEYS_PARAMETER = "/leadflow/dev/journeys"
+ROUTING_PARAMETER = "/leadflow/dev/routing"
+CONVERSIONS_PARAMETER = "/leadflow/dev/conversions"
+SETTINGS = ("FILE", "PARAMETER")
 
 
 def _model(name: str, min_behaviour: int) -> str:
@@ -31,6 +36,36 @@ def _journeys(name: str) -> str:
     doc = yaml.safe_load((REPO_INFRA / "journeys" / "default.yaml").read_text(encoding="utf-8"))
     doc["journeys"][0]["name"] = name
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _routing(desk: str) -> str:
+    """The shipped routing rules with the enterprise desk renamed (so a test can tell which copy loaded)."""
+    doc = yaml.safe_load((REPO_INFRA / "routing" / "default.yaml").read_text(encoding="utf-8"))
+    (owner,) = [o for o in doc["owners"] if o["id"] == "enterprise_lead"]
+    owner["name"] = desk
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _conversions(meta_enabled: bool, window_days: int) -> str:
+    doc = yaml.safe_load((REPO_INFRA / "conversions" / "default.yaml").read_text(encoding="utf-8"))
+    doc["platforms"]["meta"].update(enabled=meta_enabled, window_days=window_days)
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+@pytest.fixture
+def layer_only(tmp_path, monkeypatch):
+    """A deployed layer and nothing else: routing and conversions defaults packaged (with their own values), no
+    checkout's infra/ to fall back on, no development file named."""
+    packaged = tmp_path / "defaults"
+    for name, text in (("routing", _routing("Packaged desk")), ("conversions", _conversions(True, 3))):
+        (packaged / name).mkdir(parents=True)
+        (packaged / name / "default.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(yaml_config, "PACKAGED_DEFAULTS", packaged)
+    monkeypatch.setattr(yaml_config, "REPOSITORY_INFRA", tmp_path / "no-checkout" / "infra")
+    for name in ("ROUTING", "CONVERSIONS"):
+        for setting in SETTINGS:
+            monkeypatch.delenv(f"LEADFLOW_{name}_{setting}", raising=False)
+    return packaged
 
 
 @pytest.fixture
@@ -132,3 +167,67 @@ def test_a_new_configuration_follows_the_same_pattern_by_its_name(layer, ssm, mo
     client.put_parameter(Name="/leadflow/dev/routing", Type="String", Value="rules: [x]\n")
     monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", "/leadflow/dev/routing")
     assert config_text("routing", ScoringModelInvalid, "unused") == ("rules: [x]\n", "ssm:/leadflow/dev/routing")
+
+
+def test_the_placeholder_runs_the_packaged_routing_and_conversions_without_a_checkout(layer_only, ssm, monkeypatch):
+    # Given the stage's parameters as `sam deploy` writes them (the placeholder `default`) and only the layer
+    client, _ = ssm
+    client.put_parameter(Name=ROUTING_PARAMETER, Type="String", Tier="Advanced", Value="default")
+    client.put_parameter(Name=CONVERSIONS_PARAMETER, Type="String", Tier="Advanced", Value="default\n")
+    monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", ROUTING_PARAMETER)
+    monkeypatch.setenv("LEADFLOW_CONVERSIONS_PARAMETER", CONVERSIONS_PARAMETER)
+
+    # When the routing and conversions functions load their configuration
+    routing, conversions = configured_routing(), conversion_config()
+
+    # Then they run the packaged copies (no manual step after the deploy, no "holds the placeholder" failure)
+    assert routing.owners["enterprise_lead"].name == "Packaged desk"
+    assert routing.rules[-1].default
+    assert (conversions.platforms["meta"].enabled, conversions.platforms["meta"].window_days) == (True, 3)
+
+
+def test_routing_and_conversions_parameters_override_the_packaged_defaults(layer_only, ssm, monkeypatch):
+    # Given the stage's parameters hold the operator's own routing rules and conversions configuration
+    client, clock = ssm
+    client.put_parameter(Name=ROUTING_PARAMETER, Type="String", Tier="Advanced", Value=_routing("SSM desk"))
+    client.put_parameter(Name=CONVERSIONS_PARAMETER, Type="String", Tier="Advanced", Value=_conversions(False, 5))
+    monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", ROUTING_PARAMETER)
+    monkeypatch.setenv("LEADFLOW_CONVERSIONS_PARAMETER", CONVERSIONS_PARAMETER)
+
+    # Then those are in force, not the packaged copies
+    assert configured_routing().owners["enterprise_lead"].name == "SSM desk"
+    assert conversion_config().platforms["meta"].window_days == 5
+    assert not conversion_config().platforms["meta"].enabled
+
+    # and an edit reaches the warm function after the max age, without a deploy
+    client.put_parameter(Name=ROUTING_PARAMETER, Value=_routing("Edited desk"), Overwrite=True)
+    clock.advance(MAX_AGE_SECONDS - 5)
+    assert configured_routing().owners["enterprise_lead"].name == "SSM desk"
+    clock.advance(10)
+    assert configured_routing().owners["enterprise_lead"].name == "Edited desk"
+
+
+def test_a_broken_routing_parameter_is_refused_naming_the_parameter_line_and_field(layer_only, ssm, monkeypatch):
+    # Given routing rules in SSM whose team names an owner that does not exist
+    client, _ = ssm
+    broken = _routing("Desk").replace("members:\n  - ava\n", "members:\n  - nobody\n", 1)
+    assert broken != _routing("Desk")
+    client.put_parameter(Name=ROUTING_PARAMETER, Type="String", Tier="Advanced", Value=broken)
+    monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", ROUTING_PARAMETER)
+
+    # When the routing function loads them, they are refused with the parameter, line and field
+    with pytest.raises(RoutingConfigInvalid) as refused:
+        configured_routing()
+    line = broken.splitlines().index("  - nobody") + 1
+    assert refused.value.problems == [f"ssm:{ROUTING_PARAMETER}:{line}: teams[0].members[0]: no owner 'nobody'"]
+
+
+def test_a_routing_or_conversions_parameter_that_cannot_be_read_is_upstream_unavailable(layer_only, ssm, monkeypatch):
+    # Given the stage names parameters that do not exist (deleted, or no grant)
+    monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", "/leadflow/dev/missing-routing")
+    monkeypatch.setenv("LEADFLOW_CONVERSIONS_PARAMETER", "/leadflow/dev/missing-conversions")
+    # Then loading fails as retryable, rather than silently running the packaged default
+    with pytest.raises(UpstreamUnavailable, match="routing rules could not be read"):
+        configured_routing()
+    with pytest.raises(UpstreamUnavailable, match="conversions configuration could not be read"):
+        conversion_config()

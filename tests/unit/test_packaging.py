@@ -31,6 +31,13 @@ RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "urllib3", "python-dateut
 # Modules of development tools: the layer's code must not import them. (PyYAML is a runtime dependency since
 # the scoring model, a YAML file, is loaded on Lambda too.)
 DEVELOPMENT_ONLY = {"leadflow.cli", "leadflow_local", "moto", "pytest", "hypothesis", "tests"}
+# Each shipped default (infra/<name>/default.yaml) → the loader the functions call and what it compiles to
+LOADERS = {
+    "scoring": ("leadflow.scoring_model", "current_model", "ScoringModel"),
+    "journeys": ("leadflow.journey_config", "configured_journeys", "JourneyConfig"),
+    "routing": ("leadflow.routing_config", "configured_routing", "RoutingConfig"),
+    "conversions": ("leadflow.ads.config", "conversion_config", "ConversionConfig"),
+}
 
 
 def _lock() -> dict[str, tuple[str, list[str]]]:
@@ -144,35 +151,64 @@ def test_the_layer_ships_the_default_configurations_and_loads_them_with_no_check
 
     # Then every shipped default (infra/<name>/default.yaml) is in the package, unchanged
     shipped = sorted(ROOT.glob("infra/*/default.yaml"))
-    assert {p.parent.name for p in shipped} >= {"scoring", "journeys"}
+    assert {p.parent.name for p in shipped} >= {"scoring", "journeys", "routing", "conversions"}
     for default in shipped:
         packaged = built / "leadflow" / "defaults" / default.parent.name / "default.yaml"
         assert packaged.read_bytes() == default.read_bytes()
 
-    # and a Lambda-like process (only the layer on the path, no checkout, no LEADFLOW_* settings) runs them
+    # and a Lambda-like process (only the layer on the path, no checkout, no LEADFLOW_* settings) loads each of
+    # them with its own loader, from the layer's copy
+    assert {p.parent.name for p in shipped} <= set(LOADERS), "a shipped default without a loader check here"
     probe = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); import leadflow\n"
-        "from leadflow.scoring_model import current_model\n"
-        "from leadflow.journey_config import configured_journeys\n"
-        "from leadflow.yaml_config import config_text\n"
-        "from leadflow.errors import ScoringModelInvalid as E\n"
-        "print(json.dumps({'package': leadflow.__file__, 'rules': len(current_model().behaviour_rules),\n"
-        "  'default_journey': configured_journeys().default.name,\n"
-        "  'source': config_text('scoring', E, 'x', 'LEADFLOW_SCORING_MODEL_FILE')[1]}))\n"
+        "import importlib, json, sys; sys.path.insert(0, sys.argv[1]); import leadflow\n"
+        "from leadflow import yaml_config\n"
+        "opened, read = [], yaml_config.read\n"
+        "def reading(path, source, invalid):\n"
+        "    opened.append(str(path.resolve()))\n"
+        "    return read(path, source, invalid)\n"
+        "yaml_config.read = reading\n"
+        "loaded = {}\n"
+        "for name, (module, function, _) in json.loads(sys.argv[2]).items():\n"
+        "    config = getattr(importlib.import_module(module), function)()\n"
+        "    loaded[name] = {'type': type(config).__name__, 'opened': opened[-1]}\n"
+        "print(json.dumps({'package': leadflow.__file__, 'loaded': loaded}))\n"
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "PYTHON"))}
     answer = subprocess.run(
-        [sys.executable, "-I", "-c", probe, str(built)],
+        [sys.executable, "-I", "-c", probe, str(built), json.dumps(LOADERS)],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
         text=True,
-        check=True,
     )
-    loaded = json.loads(answer.stdout)
-    assert loaded["package"].startswith(str(built))
-    assert (tmp_path / loaded["source"]).resolve() == (built / "leadflow/defaults/scoring/default.yaml").resolve()
-    assert loaded["rules"] > 0 and loaded["default_journey"]
+    assert answer.returncode == 0, answer.stderr
+    result = json.loads(answer.stdout)
+    assert result["package"].startswith(str(built))
+    assert set(result["loaded"]) == set(LOADERS)
+    for name, loaded in result["loaded"].items():
+        assert loaded["opened"] == str((built / "leadflow/defaults" / name / "default.yaml").resolve()), name
+        assert loaded["type"] == LOADERS[name][2], name
+
+
+@pytest.mark.parametrize("missing", sorted(LOADERS))
+def test_the_layer_build_fails_when_a_default_a_loader_needs_is_missing(tmp_path, missing):
+    # Given an infra/ folder with every shipped default but one a loader needs
+    infra = tmp_path / "infra"
+    for default in ROOT.glob("infra/*/default.yaml"):
+        if default.parent.name != missing:
+            (infra / default.parent.name).mkdir(parents=True)
+            shutil.copy(default, infra / default.parent.name / "default.yaml")
+
+    # When the layer's code step runs with it
+    build = subprocess.run(
+        ["make", "-s", "-C", str(LAYER), "layer-code", f"ARTIFACTS_DIR={tmp_path / 'artifacts'}", f"INFRA_DIR={infra}"],
+        capture_output=True,
+        text=True,
+    )
+
+    # Then the build fails and names the missing file, rather than shipping a layer that fails on AWS
+    assert build.returncode != 0
+    assert f"{infra}/{missing}/default.yaml is missing: the layer would ship without it" in build.stderr
 
 
 def _imports(path: Path) -> set[str]:

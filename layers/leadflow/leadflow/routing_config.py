@@ -1,16 +1,16 @@
 """Load the routing rules from YAML text: schema and semantic checks, errors naming file, line and field.
 
-Locally `infra/routing/default.yaml`; `LEADFLOW_ROUTING_FILE` names another file. On AWS the same text comes
-from the SSM parameter `LEADFLOW_ROUTING_PARAMETER` (read through Powertools, cached MAX_AGE_SECONDS), the
-placeholder `default` meaning the packaged file. `configured_routing()` is the one thin entry point, so the
-shared "packaged default or SSM override" loader can take its place. Errors read like the scoring model's:
+`configured_routing()` reads them through `yaml_config.config_text` ("routing"): `LEADFLOW_ROUTING_FILE`,
+else on AWS the SSM parameter named by `LEADFLOW_ROUTING_PARAMETER` (Powertools, max age five minutes; the
+stack's placeholder `default` means no override), else the shipped `infra/routing/default.yaml` (packaged in
+the layer as `leadflow/defaults/routing/default.yaml`). Compiled once per text. Errors read like the scoring
+model's:
 `infra/routing/default.yaml:31: rules[2].assign.team: no team 'emea' (teams: na_sales, emea_sales)`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -30,11 +30,10 @@ from leadflow.domain.routing import (
     WorkingHours,
 )
 from leadflow.errors import RoutingConfigInvalid
-from leadflow.yaml_config import parse, read, render, schema_problems
+from leadflow.yaml_config import config_text, default_file, parse, read, render, schema_problems
 
 SCHEMA = "routing.v1.json"
-DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "routing" / "default.yaml"
-MAX_AGE_SECONDS = 300
+DEFAULT_FILE = default_file("routing")  # the layer's packaged copy, or infra/routing/default.yaml
 ACTIONS = ("owner", "team", "partner", "queue")
 LIST_CONDITIONS = ("persona", "grade", "source", "campaign", "country", "territory", "industry")
 RANGE_CONDITIONS = ("score", "company_size")
@@ -51,26 +50,10 @@ def load_routing_file(path: str | Path) -> RoutingConfig:
 
 
 def configured_routing() -> RoutingConfig:
-    """The routing in force: LEADFLOW_ROUTING_FILE, else the SSM parameter LEADFLOW_ROUTING_PARAMETER, else
-    the packaged default. UpstreamUnavailable when the parameter cannot be read (the message is retried)."""
-    path = os.environ.get("LEADFLOW_ROUTING_FILE")
-    parameter = os.environ.get("LEADFLOW_ROUTING_PARAMETER")
-    if path or not parameter:
-        return load_routing_file(path or DEFAULT_FILE)
-    from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS
-
-    from leadflow.errors import UpstreamUnavailable
-
-    try:
-        text = str(parameters.get_parameter(parameter, max_age=MAX_AGE_SECONDS))
-    except parameters.exceptions.GetParameterError as exc:
-        raise UpstreamUnavailable("The routing rules could not be read; retry shortly.") from exc
-    if text.strip() == "default":  # the stack's placeholder: the packaged default, when the package has it
-        if DEFAULT_FILE.exists():
-            return load_routing_file(DEFAULT_FILE)
-        hint = "put the rules YAML there (aws ssm put-parameter --overwrite --value file://infra/routing/default.yaml)"
-        raise RoutingConfigInvalid(f"ssm:{parameter}", [f"ssm:{parameter}:1: holds the placeholder 'default': {hint}"])
-    return load_routing(text, f"ssm:{parameter}")
+    """The routing in force: LEADFLOW_ROUTING_FILE, else the SSM parameter LEADFLOW_ROUTING_PARAMETER (unless it
+    holds the placeholder `default`), else the packaged default. UpstreamUnavailable when the parameter cannot
+    be read (the message is retried); RoutingConfigInvalid (file:line: field) when the rules are not valid."""
+    return load_routing(*config_text("routing", RoutingConfigInvalid, "The routing rules could not be read"))
 
 
 @lru_cache(maxsize=8)

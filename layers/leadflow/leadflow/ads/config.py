@@ -2,17 +2,16 @@
 lifecycle stage, what to report (Google conversion action, Meta event name, Baidu newType, Tencent action type).
 
 YAML validated against schemas/conversions.v1.json; problems are reported as `file:line: field: message`
-(leadflow.yaml_config), so a bad configuration fails loudly at load. Where it comes from, first found:
-`LEADFLOW_CONVERSIONS_FILE` (a path; `leadflow up` names infra/local/conversions.yaml), the SSM parameter
-named by `LEADFLOW_CONVERSIONS_PARAMETER` (on AWS, read through Powertools with a 5-minute max age, so an
-edit is picked up without a deploy; the placeholder `default` means the shipped file), else the shipped
-infra/conversions/default.yaml (every platform disabled; where the package has no copy of it, the same:
-nothing is reported until a configuration enables a platform).
+(leadflow.yaml_config), so a bad configuration fails loudly at load. Where it comes from
+(`yaml_config.config_text`, "conversions"), first found: `LEADFLOW_CONVERSIONS_FILE` (a path; `leadflow up`
+names infra/local/conversions.yaml), the SSM parameter named by `LEADFLOW_CONVERSIONS_PARAMETER` (on AWS,
+read through Powertools with a 5-minute max age, so an edit is picked up without a deploy; the stack's
+placeholder `default` means no override), else the shipped infra/conversions/default.yaml (every platform
+disabled), packaged in the layer as `leadflow/defaults/conversions/default.yaml`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,11 +19,10 @@ from typing import Any
 
 from leadflow.ads import PLATFORMS
 from leadflow.errors import ConfigProblems
-from leadflow.yaml_config import parse, read, render, schema_problems
+from leadflow.yaml_config import config_text, default_file, parse, read, render, schema_problems
 
 SCHEMA = "conversions.v1.json"
-DEFAULT_FILE = Path(__file__).resolve().parents[4] / "infra" / "conversions" / "default.yaml"
-MAX_AGE_SECONDS = 300
+DEFAULT_FILE = default_file("conversions")  # the layer's packaged copy, or infra/conversions/default.yaml
 DEFAULTS: dict[str, dict[str, Any]] = {
     "google-ads": {"window_days": 90, "batch_size": 200, "max_attempts": 8, "api_version": "v22"},
     "meta": {"window_days": 7, "batch_size": 100, "max_attempts": 8, "api_version": "v21.0"},
@@ -68,25 +66,10 @@ def load_conversions_file(path: str | Path) -> ConversionConfig:
 
 
 def conversion_config() -> ConversionConfig:
-    """The configuration in force (see the module docstring); compiled once per text."""
-    path = os.environ.get("LEADFLOW_CONVERSIONS_FILE")
-    if path:
-        return load_conversions_file(path)
-    parameter = os.environ.get("LEADFLOW_CONVERSIONS_PARAMETER")
-    if parameter:
-        from aws_lambda_powertools.utilities import parameters  # lazy: only on AWS
-
-        from leadflow.errors import UpstreamUnavailable
-
-        try:
-            text = parameters.get_parameter(parameter, max_age=MAX_AGE_SECONDS)
-        except parameters.exceptions.GetParameterError as exc:
-            raise UpstreamUnavailable("The conversions configuration could not be read; retry shortly.") from exc
-        if str(text).strip() != "default":
-            return load_conversions(str(text), f"ssm:{parameter}")
-    if not DEFAULT_FILE.exists():  # a deployed layer without the repository's infra/: the shipped default is "off"
-        return load_conversions("platforms: {}\n", "<default: every platform disabled>")
-    return load_conversions_file(DEFAULT_FILE)
+    """The configuration in force (see the module docstring); compiled once per text. UpstreamUnavailable when
+    the SSM parameter cannot be read (the message is retried); ConversionConfigInvalid when it is not valid."""
+    unavailable = "The conversions configuration could not be read"
+    return load_conversions(*config_text("conversions", ConversionConfigInvalid, unavailable))
 
 
 @lru_cache(maxsize=8)

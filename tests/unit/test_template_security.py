@@ -6,6 +6,9 @@
   IAM matches them (`*` any run, `?` one character) against realistic ARNs.
 - DynamoDB: each function's actions are within its allow-list, on the table only, never a wildcard.
   tests/integration/test_grants_cover_calls.py checks the other direction: what the code calls is granted.
+- SSM: each function reads only the configuration parameters its code loads (SSM_ALLOWED), each grant is the
+  parameter's real ARN (a generated name has no leading "/", so `parameter/<name>`) and the function's
+  environment names that parameter, so the loader (leadflow.yaml_config.config_text) finds it.
 - Routes: every HttpApi route outside PUBLIC_ROUTES requires IAM auth, so a route added later is never
   public by accident.
 """
@@ -380,6 +383,85 @@ def test_the_step_functions_check_refuses_a_wider_resource(template):
     assert ("states:SendTaskSuccess", "*") in states_grants(widened, "CaptureEventsFunction")
     with pytest.raises(AssertionError):
         test_each_function_has_only_its_allowed_step_functions_grants(widened, "CaptureEventsFunction")
+
+
+# ------------------------------------------------------------------------------------------------- SSM
+_JOURNEYS = "JourneysParameter"  # leadflow.services.journeys: enrol, touch, and resume on an awaited event
+# function → the SSM parameters (logical ids) its code reads, each through LEADFLOW_<NAME>_PARAMETER
+SSM_ALLOWED: dict[str, set[str]] = {
+    "CaptureFormFunction": {"FormsRegistryParameter", "ScoringModelParameter"},
+    "CaptureWebhookFunction": {"FormsRegistryParameter", "WebhooksConfigParameter", "ScoringModelParameter"},
+    "FetchLeadsFunction": {"ScoringModelParameter"},
+    "CaptureEventsFunction": {"ScoringModelParameter", _JOURNEYS},
+    "RunJourneyFunction": {_JOURNEYS},
+    "JourneyRouterFunction": {_JOURNEYS},
+    "CrmPushRouterFunction": {"ConversionsConfigParameter"},  # which stage changes are conversions
+    "RouteLeadsFunction": {"RoutingRulesParameter"},
+    "RoutingSlaFunction": {"RoutingRulesParameter"},
+    **{f"{p}ConversionFunction": {"ConversionsConfigParameter"} for p in ("GoogleAds", "Meta", "Baidu", "Tencent")},
+}
+SSM_ARN = "arn:aws:ssm:eu-west-1:123456789012:parameter"
+
+
+def ssm_grants(template: dict, function: str) -> set[str]:
+    """The SSM parameters (logical ids) a function may read; any other SSM grant fails here."""
+    parameters = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::SSM::Parameter"}
+    granted = set()
+    for statement in _statements(template, function):
+        for action in _as_list(statement["Action"]):
+            if action == "*" or action.lower().startswith("ssm:"):
+                assert action == "ssm:GetParameter", f"{function}: {action} (only ssm:GetParameter is needed)"
+                for resource in _as_list(statement["Resource"]):
+                    arn = _resolve(resource)
+                    match = re.fullmatch(re.escape(SSM_ARN) + r"(/?)\$\{(\w+)\}", arn)
+                    assert match and match.group(2) in parameters, f"{function}: {arn} is not one parameter"
+                    named = (parameters[match.group(2)]["Properties"].get("Name") or "").startswith("/")
+                    assert match.group(1) == ("" if named else "/"), f"{function}: {arn} is not the parameter's ARN"
+                    granted.add(match.group(2))
+    return granted
+
+
+def _environment(template: dict, function: str) -> dict:
+    own = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+    shared = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return {**shared, **own}
+
+
+@pytest.mark.parametrize("function", sorted(DYNAMODB_ALLOWED))
+def test_each_function_reads_exactly_the_configuration_parameters_its_code_loads(template, function):
+    # When the function's SSM grants are read
+    granted = ssm_grants(template, function)
+
+    # Then they are exactly its allow-list, each at the parameter's real ARN
+    assert granted == SSM_ALLOWED.get(function, set()), function
+    # and its environment names each of them (LEADFLOW_<NAME>_PARAMETER), so its loader reads that parameter
+    named = {v["Ref"] for k, v in _environment(template, function).items() if k.endswith("_PARAMETER")}
+    assert granted <= named, function
+
+
+def test_the_journeys_parameter_is_written_with_the_placeholder_and_named_to_the_loader(template):
+    # Given the stack as `sam deploy` creates it with no parameter overrides
+    parameter = template["Resources"][_JOURNEYS]["Properties"]
+    default = template["Parameters"][parameter["Value"]["Ref"]]["Default"]
+    # Then the SSM parameter holds the placeholder (the packaged journeys run) and the loader is told its name
+    assert default == "default"
+    assert _environment(template, "JourneyRouterFunction")["LEADFLOW_JOURNEYS_PARAMETER"] == {"Ref": _JOURNEYS}
+
+
+def test_the_ssm_check_refuses_a_grant_without_the_separator_or_on_every_parameter(template):
+    for resource in (
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RoutingRulesParameter}"},
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/*"},
+    ):
+        # Given the routing function's grant rewritten to a wrong or wider resource
+        widened = copy.deepcopy(template)
+        statements = widened["Resources"]["RouteLeadsFunction"]["Properties"]["Policies"][0]["Statement"]
+        for statement in statements:
+            if statement["Action"] == "ssm:GetParameter":
+                statement["Resource"] = resource
+        # Then the check refuses it
+        with pytest.raises(AssertionError, match="RouteLeadsFunction"):
+            ssm_grants(widened, "RouteLeadsFunction")
 
 
 # ---------------------------------------------------------------------------------------------- routes

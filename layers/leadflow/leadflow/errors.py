@@ -114,3 +114,9 @@ class JourneyConfigInvalid(ConfigProblems):
     """The journeys configuration refused at load: `problems` are 'file:line: field.path: message' lines."""
 
     what = "journeys configuration"
+
+
+class CrmFeedbackConfigInvalid(ConfigProblems):
+    """The CRM feedback configuration refused at load: 'file:line: field.path: message' lines."""
+
+    what = "CRM feedback configuration"

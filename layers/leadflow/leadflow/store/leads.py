@@ -322,6 +322,9 @@ def erase_lead(lead_id: str, *, now: datetime, delivery_ttl: timedelta) -> bool:
             return False
         lead = next((item for item in partition if item.sk == LEAD_SK), None)
         identity: set[str] = set(lead.identity_keys or []) if lead else set()
+        for target, ref in (_plain(lead.crm) or {}).items() if lead else ():  # CRM id → lead links (CRM feedback)
+            if isinstance(ref, dict) and ref.get("id"):
+                identity.add(f"CRMID#{target}#{ref['id']}")
         tombstones: dict[str, int] = {}
         twins: set[tuple[str, str]] = set()
         legacy_twins: set[tuple[str, str]] = set()

@@ -15,6 +15,9 @@ Items, all carrying `entity` so stream consumers can filter:
 - history   pk=LEAD#<id>      sk=HIST#<at>#<kind>#<id>        a change worth a timeline entry: score, stage,
              owner, push, journey send, CRM feedback, conversion (kind + PII-free detail)
 - anonymous pk=ANON#<email>   sk=EVENT#<occurred_at>#<id> | MARKER   events of an email no lead holds yet (TTL)
+- CRM link pk=CRMID#<crm>#<record id> | CRMDEAL#<crm>#<deal id>   sk=IDENTITY   a CRM record → its lead
+             (written back by the push) / a deal → its contact; `answer.pending` while events wait for it
+- CRM pending pk=CRMPENDING#<crm>#<type>#<id>  sk=EVENT#<occurred_at>#<key>  a CRM event waiting for its lead
 The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
 ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
@@ -157,6 +160,7 @@ class LeadItem(_Table):
     suppressed = MapAttribute(null=True)  # {reason, since, until, source}: unsubscribe, bounce, complaint, CRM reason
     owner = MapAttribute(null=True)  # {id, name, team, rule, assigned_at} once routed
     engagement = ListAttribute(null=True)  # compact, capped summary of scored events (domain/engagement.py)
+    crm_feedback = MapAttribute(null=True)  # the CRM's last verdict applied: {at, outcome, reason, rule, ...}
     version = VersionAttribute()
 
 
@@ -321,6 +325,17 @@ class AnyItem(_Table):
     created_at = UnicodeAttribute(null=True)
     key = UnicodeAttribute(null=True)
     other_lead_id = UnicodeAttribute(null=True)
+    crm = MapAttribute(null=True)  # the lead's CRM ids: their `CRMID#` link items are erased with it
+
+
+class CrmPendingItem(_Table):
+    """`CRMPENDING#<crm>#<object type>#<id>` / `EVENT#<occurred_at>#<key>`: a CRM event for a record no lead
+    is linked to yet (TTL); applied when the push writes the CRM id back or the deal's contact is known."""
+
+    event = MapAttribute(null=True)  # the CrmEvent (CRM ids, outcome, reason, value: no email)
+    delivery_key = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
 
 
 ALL_MODELS = (
@@ -338,6 +353,7 @@ ALL_MODELS = (
     EventLookupItem,
     QuarantineItem,
     QuarantineKeyItem,
+    CrmPendingItem,
 )
 
 

@@ -441,6 +441,7 @@ class Events:
         """The stored lead as HubSpot contact `record_id` (the link item the push writes back)."""
         assert self.lead_id, "a capture runs first"
         item = {"pk": {"S": f"CRMID#hubspot#{record_id}"}, "sk": {"S": "IDENTITY"}, "lead_id": {"S": self.lead_id}}
+        item["entity"] = {"S": "crm_link"}
         self.client.put_item(TableName=self.table, Item=item)
 
     def crm_events(self) -> Case:
@@ -483,6 +484,7 @@ class Events:
             "outcome": {"S": "sql"},
         }
         item = {"pk": {"S": pending}, "sk": {"S": f"EVENT#{record_id}"}, "event": {"M": event}}
+        item["entity"] = {"S": "crm_pending"}
         self.client.put_item(TableName=self.table, Item=item)
         record = {
             "messageId": str(uuid.uuid4()),

@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 PUSH_QUEUES = {"hubspot": "HubSpotPush", "salesforce": "SalesforcePush", "webhook": "WebhookPush"}
 PUSH_FUNCTIONS = ("HubSpotPushFunction", "SalesforcePushFunction", "WebhookPushFunction")
+QUEUE_FUNCTIONS = (*PUSH_FUNCTIONS, "CrmFeedbackRetryFunction")  # kept CRM events applied after a write-back
 
 
 @dataclass
@@ -71,6 +72,7 @@ class LocalRuntime:
         for target, prefix in PUSH_QUEUES.items():
             os.environ[f"LEADFLOW_{target.upper()}_QUEUE_URL"] = self.queues[f"{prefix}Queue"]
             os.environ[f"LEADFLOW_{target.upper()}_DLQ_URL"] = self.queues[f"{prefix}DeadLetterQueue"]
+        os.environ["LEADFLOW_CRM_FEEDBACK_QUEUE_URL"] = self.queues["CrmFeedbackRetryQueue"]
         if "JourneyStateMachine" in getattr(self, "state_machines", {}):
             os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"] = self.state_machines["JourneyStateMachine"]
 
@@ -139,13 +141,19 @@ class LocalRuntime:
         crm_config.cache_clear()
         push.reset()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
+        # CRM feedback: HubSpot signs the URL it calls; the local CRM calls this one (set before it is used)
+        # (a URL you set, e.g. a tunnel's for a real HubSpot app, is kept; the stack's own is removed at stop)
+        if not os.environ.get("LEADFLOW_HUBSPOT_WEBHOOK_URL"):
+            self._own_webhook_url = os.environ["LEADFLOW_HUBSPOT_WEBHOOK_URL"] = self.api.url + "/v1/crm/hubspot/events"
+        self.crm.webhook_url = self.api.url + "/v1/crm/hubspot/events"
+        self.crm.signed_url = os.environ["LEADFLOW_HUBSPOT_WEBHOOK_URL"]  # what HubSpot would have called
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
         self.fetch_delivery = SqsDelivery.from_template(sqs, "FetchLeadsFunction", self.queues, retry_delay=1.0).start()
         # CRM pushes: each target's function drains its own queue (retries come back after their backoff)
         self.push_deliveries = [
             SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=1.0)
-            for name in PUSH_FUNCTIONS
+            for name in QUEUE_FUNCTIONS
         ]
         # Stream functions get their DynamoDB events the way Lambda's event source mapping delivers them.
         self.stream_deliveries = start_stream_delivery(self.aws.endpoint, self.tables, emit=self.emit)
@@ -210,6 +218,11 @@ class LocalRuntime:
         for delivery in getattr(self, "push_deliveries", []):
             delivery.stop()
         self.api.stop()
+        if (
+            getattr(self, "_own_webhook_url", None)
+            and os.environ.get("LEADFLOW_HUBSPOT_WEBHOOK_URL") == self._own_webhook_url
+        ):
+            del os.environ["LEADFLOW_HUBSPOT_WEBHOOK_URL"]
         self.crm.stop()
         self.platforms.stop()
         self.salesforce.stop()
@@ -231,7 +244,7 @@ def run(args) -> int:
         if args.demo:
             from leadflow_local.demo import run_demo
 
-            run_demo(runtime.url, out=sys.stdout, platforms_url=runtime.platforms.url)
+            run_demo(runtime.url, out=sys.stdout, platforms_url=runtime.platforms.url, crm_url=runtime.crm.url)
             print("\nThe stack keeps serving: point a form or webhook at it, Ctrl-C to stop.", flush=True)
         stop.wait()
     except KeyboardInterrupt:

@@ -79,6 +79,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
         return _push_line(new)
     if _s(image, "entity") == "history" and _s(image, "kind") == "journey" and record.get("eventName") == "INSERT":
         return _journey_line(image)
+    if _s(image, "entity") == "history" and _s(image, "kind") == "crm" and record.get("eventName") == "INSERT":
+        return _crm_line(image)
     if _s(image, "entity") != "lead":
         return None
     lead_id = _s(image, "lead_id")
@@ -132,6 +134,30 @@ def _push_line(image: dict) -> str | None:
         return (
             f"failed {target} lead {lead_id} v{version}: {_s(detail, 'reason')} (leadflow dlq list --target {target})"
         )
+    return None
+
+
+def _crm_line(image: dict) -> str | None:
+    """CRM feedback: `crm sql`, `won`, `recycled → journey X`, ... (CRM ids, stages and rule ids only)."""
+    detail = (image.get("detail") or {}).get("M") or {}
+    lead_id, outcome = _s(image, "lead_id"), _s(detail, "outcome")
+    where = " ".join(p for p in (_s(detail, "crm"), _s(detail, "object")) if p)
+    if outcome == "won":
+        value = f", value {_s(detail, 'value')}" if _s(detail, "value") else ""
+        return f"won       lead {lead_id} ({where}{value})"
+    if outcome in ("sql", "opportunity", "lost", "disqualified"):
+        return f"crm {outcome:<6}lead {lead_id} → {_s(detail, 'stage')} ({where})"
+    if outcome == "action":
+        rule, stage = _s(detail, "rule"), _s(detail, "stage")
+        if _s(detail, "journey"):
+            until = f", suppressed until {_s(detail, 'suppressed_until')}" if _s(detail, "suppressed_until") else ""
+            return (
+                f"{stage:<9} lead {lead_id} → journey {_s(detail, 'journey')} at {_s(detail, 'journey_at')} "
+                f"(journey time; rule {rule}{until})"
+            )
+        return f"{stage:<9} lead {lead_id} (rule {rule})"
+    if outcome in ("stale", "ignored"):
+        return f"crm {outcome:<6}lead {lead_id} ({where}: {_s(detail, 'why')})"
     return None
 
 

@@ -173,7 +173,9 @@ def apply_event(event: CrmEvent, config: FeedbackConfig, now: datetime, pending:
                 if pending:
                     store.drop_pending(*pending)
                 return {"status": "rejected", "reason": "the lead is erased or gone"}
-            journey_now, journeys = _journeys()
+            # only a lost / disqualified outcome or a reason can schedule a journey: others skip its import
+            may_act = event.kind == "reason" or event.outcome in ("lost", "disqualified")
+            journey_now, journeys = _journeys() if may_act else (now, frozenset())
             decision = decide(lead, event, config, now, journey_now, journeys)
             if decision.schedule:
                 _schedule(decision, journey_now)

@@ -115,3 +115,18 @@ def test_the_signed_uri_has_hubspots_escapes_decoded(monkeypatch):
             Request("POST", "/x", {**headers, "x-hubspot-request-timestamp": "1795950000001"}, {}, "", {}, {}, body),
             now=1795950000.0,
         )
+
+
+def test_a_crm_suppression_stops_journeys_until_its_end_only():
+    from leadflow.domain.journey import exit_reason
+
+    journey = configured_journeys().journeys["winback"]
+    lead = {
+        "lead_id": "l1",
+        "lifecycle_stage": "recycled",
+        "suppressed": {"reason": "crm:x", "until": "2026-12-01T00:00:00.000Z"},
+    }
+    assert exit_reason(journey, lead, datetime(2026, 11, 30, tzinfo=UTC)) == "suppressed"
+    assert exit_reason(journey, lead, datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC)) is None
+    unsubscribed = {**lead, "suppressed": {"reason": "unsubscribe", "since": "2026-11-01T00:00:00.000Z"}}
+    assert exit_reason(journey, unsubscribed, datetime(2030, 1, 1, tzinfo=UTC)) == "suppressed"

@@ -325,3 +325,20 @@ def test_an_event_for_an_unknown_contact_is_kept_and_applied_when_the_push_links
     )["Items"]
     assert left == []
     assert post_hubspot(api, [sql]).json["results"][0]["status"] == "duplicate"
+
+
+def test_erasing_a_lead_removes_its_crm_link(api, aws):
+    # Given a lead the push wrote back as HubSpot contact 4004 (crm.hubspot on the lead and its link item)
+    from leadflow.store import push as push_store
+
+    lead_id = api.post_form("website", {"email": "eve@erased.example.org"}).json["lead_id"]
+    push_store.record_push(lead_id, "hubspot", crm_id="4004", version=1, synced_at="2026-11-29T10:00:00.000Z")
+    crm_feedback.on_record_linked("hubspot", "4004", lead_id, "2026-11-29T10:00:00.000Z")
+    link = {"pk": {"S": "CRMID#hubspot#4004"}, "sk": {"S": "IDENTITY"}}
+    assert aws.get_item(TableName="LeadsTable", Key=link).get("Item", {}).get("lead_id") == {"S": lead_id}
+    # When the person is erased
+    assert api.request("DELETE", f"/v1/leads/{lead_id}").status == 204
+    # Then the link is gone, and a later HubSpot event for the contact names nobody (kept, not applied)
+    assert "Item" not in aws.get_item(TableName="LeadsTable", Key=link)
+    reply = post_hubspot(api, [_event(4004, "lifecyclestage", "salesqualifiedlead", event_id=77)])
+    assert reply.json["results"][0]["status"] == "pending"

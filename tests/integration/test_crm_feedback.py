@@ -24,6 +24,16 @@ def _target_url(monkeypatch):
     monkeypatch.setenv("LEADFLOW_HUBSPOT_WEBHOOK_URL", URL)
 
 
+@pytest.fixture(autouse=True)
+def _real_journey_time():
+    """Journey time is real time here (a local runtime started earlier in the process may have scaled it)."""
+    from leadflow.services import journeys
+
+    journeys.set_clock(lambda: datetime.now(UTC))
+    yield
+    journeys.set_clock(lambda: datetime.now(UTC))
+
+
 def _ms(offset_minutes: float = 0) -> int:
     return int((datetime.now(UTC) + timedelta(minutes=offset_minutes)).timestamp() * 1000)
 

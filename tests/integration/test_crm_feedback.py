@@ -352,3 +352,21 @@ def test_erasing_a_lead_removes_its_crm_link(api, aws):
     assert "Item" not in aws.get_item(TableName="LeadsTable", Key=link)
     reply = post_hubspot(api, [_event(4004, "lifecyclestage", "salesqualifiedlead", event_id=77)])
     assert reply.json["results"][0]["status"] == "pending"
+
+
+def test_after_the_reasons_journey_ends_a_recycled_lead_is_not_re_enrolled_again_and_again(api, aws):
+    from leadflow.services import journeys
+    from leadflow.store.journeys import update_journey
+
+    # Given a lead with email consent (eligible for the default journey), pushed as contact 1001
+    pushed = api.post_form("website", {**HOT, "consent_email": True}).json["lead_id"]
+    crm_feedback.on_record_linked("hubspot", "1001", pushed, "2026-11-29T10:00:00.000Z")
+    assert journeys.eligible_journey(_lead(api, pushed) | {"lifecycle_stage": "recycled"}) is not None
+    # And recycled for "no need now", its win-back journey then run to its end
+    post_hubspot(api, [_event(1001, "leadflow_lost_reason", "no need now", event_id=61, minutes=-2)])
+    post_hubspot(api, [_event(1001, "lifecyclestage", "other", event_id=62, minutes=-1)])
+    assert _journey(aws, pushed)["name"] == "winback"
+    update_journey(pushed, lambda lead: {**lead["journey"], "status": "completed"})
+    # When the journey router sees the lead again / Then it starts no other journey for the same recycling
+    assert journeys.enrol(pushed) is None
+    assert _journey(aws, pushed)["name"] == "winback"

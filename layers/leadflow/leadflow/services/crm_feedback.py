@@ -220,6 +220,8 @@ def _schedule(decision: Decision, journey_now: datetime) -> None:
         "next_step_at": journeys.iso(start),
         **({"sends": previous["sends"]} if previous.get("sends") else {}),
     }
+    if lead.get("lifecycle_stage") == "recycled" and lead.get("stage_changed_at"):
+        lead["journey"]["recycled_at"] = lead["stage_changed_at"]  # this run is the recycling's: none after it
 
 
 def _associate(event: CrmEvent, key: str, stamp: str, delivery_expires: int) -> dict:

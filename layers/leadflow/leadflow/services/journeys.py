@@ -266,6 +266,8 @@ def _enrolment_due(lead: dict) -> int | None:
     if current.get("status") == "starting":
         return enrolment
     if current.get("status") in ("stopped", "completed") and lead.get("lifecycle_stage") == "recycled":
+        if current.get("recycled_at") and current["recycled_at"] == lead.get("stage_changed_at"):
+            return None  # this recycling had its run (or the CRM reason's journey): no endless re-enrolment
         return enrolment + 1
     return None
 
@@ -286,7 +288,7 @@ def enrol(lead_id: str) -> str | None:
     def claim(current: dict) -> dict | None:
         if _enrolment_due(current) != enrolment:
             return None  # someone else moved it on since the read
-        return {
+        claimed = {
             "name": journey.name,
             "enrolment": enrolment,
             "status": "starting",
@@ -295,6 +297,9 @@ def enrol(lead_id: str) -> str | None:
             "next_step_at": state.get("next_touch_at"),
             "sends": sends,
         }
+        if current.get("lifecycle_stage") == "recycled" and current.get("stage_changed_at"):
+            claimed["recycled_at"] = current["stage_changed_at"]  # one run per recycling
+        return claimed
 
     written = store.update_journey(lead_id, claim)
     if written is None or (written.get("journey") or {}).get("execution") != name:

@@ -370,3 +370,14 @@ def test_after_the_reasons_journey_ends_a_recycled_lead_is_not_re_enrolled_again
     # When the journey router sees the lead again / Then it starts no other journey for the same recycling
     assert journeys.enrol(pushed) is None
     assert _journey(aws, pushed)["name"] == "winback"
+
+
+def test_a_broken_configuration_is_answered_503_so_the_crm_retries(api, aws, pushed, monkeypatch, tmp_path):
+    # Given a configuration with a mistake on line 4
+    broken = tmp_path / "feedback.yaml"
+    broken.write_text("reasons:\n  - id: a\n    match: [x]\n    action: {after_days: -3, journey: default}\n")
+    monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_FILE", str(broken))
+    # When HubSpot delivers / Then 503 with Retry-After, and the lead has not moved
+    reply = post_hubspot(api, [_event(1001, "lifecyclestage", "salesqualifiedlead")])
+    assert reply.status == 503 and reply.headers["retry-after"]
+    assert _stage(aws, pushed) == "lead"

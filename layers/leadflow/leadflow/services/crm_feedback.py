@@ -45,9 +45,19 @@ def utcnow() -> datetime:
 
 
 def feedback_config() -> FeedbackConfig:
+    """The configuration in force; one that does not load is logged (file, line, field), counted for its alarm
+    and answered 503, so the CRM retries after the fix instead of its events being lost."""
     from leadflow.crm_feedback_config import configured_feedback
+    from leadflow.errors import CrmFeedbackConfigInvalid, UpstreamUnavailable
 
-    return configured_feedback()
+    try:
+        return configured_feedback()
+    except CrmFeedbackConfigInvalid as invalid:
+        logger.error(
+            "CRM feedback configuration refused", extra={"source": invalid.source, "problems": invalid.problems[:20]}
+        )
+        metrics.add_metric(name="CrmFeedbackConfigInvalid", unit=MetricUnit.Count, value=1)
+        raise UpstreamUnavailable("The CRM feedback configuration is not valid; retry after it is fixed.") from None
 
 
 def _journeys() -> tuple[datetime, frozenset[str]]:

@@ -381,3 +381,33 @@ def test_a_broken_configuration_is_answered_503_so_the_crm_retries(api, aws, pus
     reply = post_hubspot(api, [_event(1001, "lifecyclestage", "salesqualifiedlead")])
     assert reply.status == 503 and reply.headers["retry-after"]
     assert _stage(aws, pushed) == "lead"
+
+
+def test_a_deal_won_before_its_association_and_its_contacts_link_is_applied_once_both_arrive(api, aws, monkeypatch):
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="crm-feedback-retry-deal")["QueueUrl"]
+    monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_QUEUE_URL", url)
+
+    def retry_queued() -> None:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        crm_feedback.retry_messages([{"body": m["Body"]} for m in messages])
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    lead_id = api.post_form("website", HOT).json["lead_id"]
+    # Given HubSpot reports deal 9500 won before saying whose it is
+    won = _event(9500, "dealstage", "closedwon", event_id=91, minutes=-3, kind="deal.propertyChange")
+    assert post_hubspot(api, [won]).json["results"][0]["status"] == "pending"
+    # When the association to contact 5005 arrives (the contact not linked to a lead yet), then the push links it
+    assert post_hubspot(api, [_association(9500, 5005, event_id=92, minutes=-2)]).status == 200
+    retry_queued()
+    assert _stage(aws, lead_id) == "lead"
+    crm_feedback.on_record_linked("hubspot", "5005", lead_id, "2026-11-29T10:00:00.000Z")
+    retry_queued()
+    # Then the won deal makes the lead a customer, once; nothing waits any more
+    assert _stage(aws, lead_id) == "customer"
+    for pk in ("CRMPENDING#hubspot#deal#9500", "CRMPENDING#hubspot#record#5005"):
+        assert crm_feedback.store.pending_events(pk) == []
+    assert post_hubspot(api, [won]).json["results"][0]["status"] == "duplicate"

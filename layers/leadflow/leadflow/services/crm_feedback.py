@@ -174,9 +174,12 @@ def apply_event(event: CrmEvent, config: FeedbackConfig, now: datetime, pending:
                 return _associate(event, key, stamp, delivery_expires)
             lead_id, record = _resolve(event, found)
             if lead_id is None:
-                if pending is not None:
+                if pending is not None and (record is None or _pending_key(event, record) == pending[0]):
                     return {"status": "pending"}  # still unknown: stays kept until its link or TTL
-                return _keep(event, record, key, stamp, now, delivery_expires)
+                kept = _keep(event, record, key, stamp, now, delivery_expires)
+                if pending is not None:  # it now waits for another record (a deal's contact): moved there
+                    store.drop_pending(*pending)
+                return kept
             lead = found.lead if found.lead and found.lead["lead_id"] == lead_id else lead_store.get_lead(lead_id)
             if lead is None or lead.get("erasing"):
                 store.save_answer(key, None, {"status": "rejected"}, now=stamp, expires_at=delivery_expires)
@@ -251,12 +254,11 @@ def _keep(event: CrmEvent, record: str | None, key: str, stamp: str, now: dateti
     if record is None:
         store.save_answer(key, None, {"status": "rejected"}, now=stamp, expires_at=delivery_expires)
         return {"status": "rejected", "reason": "no lead holds that lead id or email"}
-    kind, _, object_id = record.split("#", 2)[0], None, record.split("#", 2)[2]
-    object_type = "deal" if kind == "CRMDEAL" else "record"
     days = int(os.environ.get("LEADFLOW_CRM_PENDING_DAYS", "30"))
     kept = {k: v for k, v in event.as_dict().items() if k != "email"}  # no personal data in the pending item
+    object_type = "deal" if record.startswith("CRMDEAL#") else "record"
     store.save_pending(
-        store.pending_key(event.crm, object_type, object_id),
+        _pending_key(event, record),
         record,
         kept,
         delivery_key=key,
@@ -268,6 +270,12 @@ def _keep(event: CrmEvent, record: str | None, key: str, stamp: str, now: dateti
     metrics.add_metric(name="CrmFeedbackKept", unit=MetricUnit.Count, value=1)
     logger.info("CRM event kept for its record", extra={"crm": event.crm, "object": object_type})
     return {"status": "pending"}
+
+
+def _pending_key(event: CrmEvent, record: str) -> str:
+    """Where an event waiting for `record` (a `CRMID#` or `CRMDEAL#` link key) is kept."""
+    kind, _, object_id = record.split("#", 2)
+    return store.pending_key(event.crm, "deal" if kind == "CRMDEAL" else "record", object_id)
 
 
 def _log(event: CrmEvent, decision: Decision, lead_id: str) -> None:

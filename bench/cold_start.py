@@ -42,6 +42,7 @@ from urllib.parse import urlencode
 REPO = Path(__file__).resolve().parents[1]
 LAYER = REPO / "layers" / "leadflow"
 CHILD = Path(__file__).resolve().parent / "cold_child.py"
+HUBSPOT_WEBHOOK_URL = "https://crm.bench.example/v1/crm/hubspot/events"  # the target URL HubSpot would sign
 SECRETS = json.loads((REPO / "infra" / "local" / "secrets.json").read_text())
 
 CAPTURE_TARGET = 1.3
@@ -488,6 +489,70 @@ class Events:
     def send_conversions_tencent(self) -> Case:
         return self._conversion("tencent", "lead")
 
+    # ---- added with CRM feedback in
+
+    def _link(self, record_id: str) -> None:
+        """The stored lead as HubSpot contact `record_id` (the link item the push writes back)."""
+        assert self.lead_id, "a capture runs first"
+        item = {"pk": {"S": f"CRMID#hubspot#{record_id}"}, "sk": {"S": "IDENTITY"}, "lead_id": {"S": self.lead_id}}
+        item["entity"] = {"S": "crm_link"}
+        self.client.put_item(TableName=self.table, Item=item)
+
+    def crm_events(self) -> Case:
+        """A HubSpot webhook (signature v3) saying the stored lead's contact became an SQL."""
+        record_id = str(self.n())
+        self._link(record_id)
+        now_ms = int(time.time() * 1000)
+        change = {"eventId": self.n(), "portalId": 62515, "occurredAt": now_ms, "objectId": int(record_id)}
+        change.update(subscriptionType="contact.propertyChange", propertyName="lifecyclestage")
+        body = json.dumps([{**change, "propertyValue": "salesqualifiedlead"}]).encode()
+        signed = ("POST" + HUBSPOT_WEBHOOK_URL).encode() + body + str(now_ms).encode()
+        secret = SECRETS["crm/hubspot"]["client_secret"].encode()
+        headers = {
+            "content-type": "application/json",
+            "x-hubspot-request-timestamp": str(now_ms),
+            "x-hubspot-signature-v3": base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode(),
+        }
+        event = self.build_event(
+            "POST",
+            "/v1/crm/hubspot/events",
+            route_key="POST /v1/crm/{crm}/events",
+            path_parameters={"crm": "hubspot"},
+            headers=headers,
+            body=body,
+        )
+        return Case(event, record=True)
+
+    def retry_crm_feedback(self) -> Case:
+        """A retry-queue message naming the kept events of a contact the push has just linked to the lead."""
+        record_id = str(self.n())
+        self._link(record_id)
+        pending = f"CRMPENDING#hubspot#record#{record_id}"
+        event = {
+            "crm": {"S": "hubspot"},
+            "event_id": {"S": f"62515:{record_id}:{record_id}:1"},
+            "occurred_at": {"S": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())},
+            "kind": {"S": "outcome"},
+            "object_type": {"S": "contact"},
+            "object_id": {"S": record_id},
+            "outcome": {"S": "sql"},
+        }
+        item = {"pk": {"S": pending}, "sk": {"S": f"EVENT#{record_id}"}, "event": {"M": event}}
+        item["entity"] = {"S": "crm_pending"}
+        self.client.put_item(TableName=self.table, Item=item)
+        record = {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": "bench",
+            "body": json.dumps({"pending": pending}),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000))},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:crm-feedback-retry",
+            "awsRegion": "us-east-1",
+        }
+        return Case({"Records": [record]}, expect_status=None, expect_no_failures=True, record=True)
+
 
 # --------------------------------------------------------------------------------------------------------
 # floors: the same AWS calls, learnt from what the function did, made bare with one boto3 client
@@ -680,6 +745,7 @@ def main() -> int:
     local = {
         "Stage": "dev",
         "DefaultPhoneRegion": "US",
+        "HubSpotWebhookUrl": HUBSPOT_WEBHOOK_URL,
         **{logical: name for logical, name in tables.items()},
         **{logical: url for logical, url in queues.items()},
         **machines,
@@ -729,6 +795,8 @@ def main() -> int:
             "send_conversions_tencent",
             "route_journeys",
             "route_leads",
+            "crm_events",
+            "retry_crm_feedback",
             "manage_leads",
             "manage_leads timeline",
             "manage_leads stage",

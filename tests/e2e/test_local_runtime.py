@@ -94,7 +94,7 @@ def test_demo_traffic_ends_with_a_summary_per_source(stack):
     # Given a running stack with its local platform API
     # When the demo sends its traffic
     out = io.StringIO()
-    tallies = run_demo(stack.url, out=out, platforms_url=stack.platforms.url)
+    tallies = run_demo(stack.url, out=out, platforms_url=stack.platforms.url, crm_url=stack.crm.url)
     text = out.getvalue()
     # Then every source is in the summary, with a line of its own, and nothing was answered 5xx
     sources = {
@@ -106,6 +106,7 @@ def test_demo_traffic_ends_with_a_summary_per_source(stack):
         "callback:baidu",
         "callback:tencent",
         "events",
+        "crm feedback",
     }
     assert set(tallies) == sources
     summary = text[text.index("demo summary") : text.index("resulting funnel")]
@@ -129,7 +130,9 @@ def test_demo_traffic_ends_with_a_summary_per_source(stack):
     assert tallies["events"].notes == {"event accepted": 8, "event rejected": 1, "event anonymous": 1}
     assert tallies["events"].repeated == 1
     header = next(line for line in text[text.index("resulting funnel") :].splitlines() if "first touch" in line)
-    assert " mql " in header + " "  # the funnel has an MQL column: some demo lead qualified
+    # the demo's MQL was pushed, HubSpot made it an SQL then won its deal: a customer; another CRM lost Emmy
+    assert tallies["crm feedback"].notes == {"hubspot sql 200": 1, "hubspot won 200": 1, "generic lost 200": 1}
+    assert " customer " in header + " " and " recycled " in header + " "
     # And the pointer providers' leads were fetched by the runtime's fetch-queue poller and became leads
     fetched = {(s.source, e) for s in build_traffic(stack.url) for e in s.fetched_emails}
     assert {source for source, _ in fetched} == set(POINTER_PLATFORMS)

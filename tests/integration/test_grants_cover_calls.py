@@ -205,3 +205,36 @@ def test_operator_api_calls_only_granted_actions(api, recorder, template):
 
     # Then every DynamoDB action it called is granted to LeadsApiFunction
     _assert_granted(template, "LeadsApiFunction", called)
+
+
+def test_crm_feedback_functions_call_only_granted_actions(api, recorder, template, monkeypatch):
+    import boto3
+
+    from leadflow.services import crm_feedback
+    from tests.integration.test_crm_feedback import _association, _event, post_hubspot
+
+    monkeypatch.setenv("LEADFLOW_HUBSPOT_WEBHOOK_URL", "https://crm-hooks.example.com/v1/crm/hubspot/events")
+    url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="grants-crm-retry")["QueueUrl"]
+    monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_QUEUE_URL", url)
+    lead_id = api.post_form("website", {"email": "katherine@example.org"}).json["lead_id"]
+    crm_feedback.on_record_linked("hubspot", "3001", lead_id, "2026-11-29T10:00:00.000Z")
+    # When HubSpot sends an association, a lost deal with its reason (scheduling a journey), a duplicate, and an
+    # event for a contact no lead is linked to (kept)
+    with recorder.calls() as called:
+        events = [
+            _association(9301, 3001, minutes=-5),
+            _event(9301, "closed_lost_reason", "no need now", event_id=2, minutes=-3, kind="deal.propertyChange"),
+            _event(9301, "dealstage", "closedlost", event_id=3, minutes=-2, kind="deal.propertyChange"),
+            _event(3999, "lifecyclestage", "salesqualifiedlead", event_id=4, minutes=-1),
+        ]
+        assert post_hubspot(api, events).status == 200
+        assert post_hubspot(api, events[1:2]).status == 200
+    _assert_granted(template, "CrmFeedbackFunction", called)
+
+    # And the retry function applying the kept event once the push links contact 3999 calls only its grants
+    other = api.post_form("website", {"email": "dorothy@example.org"}).json["lead_id"]
+    crm_feedback.on_record_linked("hubspot", "3999", other, "2026-11-29T10:00:00.000Z")
+    with recorder.calls() as called:
+        crm_feedback.retry_messages([{"body": json.dumps({"pending": "CRMPENDING#hubspot#record#3999"})}])
+    assert crm_feedback.store.pending_events("CRMPENDING#hubspot#record#3999") == []
+    _assert_granted(template, "CrmFeedbackRetryFunction", called)

@@ -26,3 +26,11 @@ def standard_webhook_headers(body: bytes, secret: str, msg_id: str, timestamp: i
         "webhook-timestamp": str(ts),
         "webhook-signature": f"v1,{sig}",
     }
+
+
+def hubspot_v3_headers(method: str, uri: str, body: bytes, secret: str, timestamp_ms: int | None = None) -> dict:
+    """HubSpot signature v3: base64(HMAC-SHA256(client_secret, method + uri + body + timestamp in ms))."""
+    ts = str(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
+    signed = (method + uri).encode() + body + ts.encode()
+    sig = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+    return {"content-type": "application/json", "x-hubspot-signature-v3": sig, "x-hubspot-request-timestamp": ts}

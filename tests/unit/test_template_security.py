@@ -80,6 +80,13 @@ SECRETS_USED: dict[str, set[str]] = {
     "JourneyRouterFunction": set(),
     "RouteLeadsFunction": set(),
     "RoutingSlaFunction": set(),
+    # CRM feedback in: HubSpot's app client secret (in `crm/hubspot`, the contract's one HubSpot secret) and the
+    # generic route's Standard Webhooks secret; the retry function reads no secret
+    "CrmFeedbackFunction": {
+        _module_secret("leadflow.sources.crm_hubspot"),
+        _module_secret("leadflow.sources.crm_generic"),
+    },
+    "CrmFeedbackRetryFunction": set(),
 }
 # function → secret name patterns it may be granted (the only namespaces it may reach at all)
 SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
@@ -104,6 +111,8 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "JourneyRouterFunction": (),
     "RouteLeadsFunction": (),
     "RoutingSlaFunction": (),
+    "CrmFeedbackFunction": ("crm/hubspot-??????", "crm/generic-??????"),
+    "CrmFeedbackRetryFunction": (),
 }
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
 FOREIGN_SECRETS = ("crm/hubspot", "crm/salesforce", "crm/webhook", "ads/google", "ads/meta", "events")
@@ -148,6 +157,10 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "MetaConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
     "BaiduConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
     "TencentConversionFunction": {"BatchGetItem", "PutItem", "UpdateItem"},
+    # per CRM event: the read (delivery + links), the lead, its transaction (puts), link flags (UpdateItem)
+    "CrmFeedbackFunction": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem"},
+    # the same, plus the kept events: Query and DeleteItem only on CRMPENDING# partitions (dynamodb:LeadingKeys)
+    "CrmFeedbackRetryFunction": {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "Query", "DeleteItem"},
 }
 
 PUBLIC_ROUTES = {
@@ -159,6 +172,7 @@ PUBLIC_ROUTES = {
     ("OPTIONS", "/v1/webhooks/{provider}"),  # hubspot-forms CORS preflight
     ("GET", "/v1/callbacks/{platform}"),
     ("POST", "/v1/events"),  # Standard Webhooks signature (secret `events`)
+    ("POST", "/v1/crm/{crm}/events"),  # HubSpot signature v3 (`crm/hubspot`) / Standard Webhooks (`crm/generic`)
 }
 
 

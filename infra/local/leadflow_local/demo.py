@@ -408,6 +408,7 @@ def run_demo(
     seed: int = 7,
     platforms_url: str | None = "http://127.0.0.1:3002",
     fetch_wait: float = 30.0,
+    crm_url: str | None = "http://127.0.0.1:3001",
 ) -> dict[str, Tally]:
     """Send the traffic, wait (at most `fetch_wait` s) for pointer leads to be fetched, print summary and funnel."""
     url = url.rstrip("/")
@@ -473,6 +474,11 @@ def run_demo(
         print(file=out)
     _await_fetches(url, awaited, tallies, fetch_wait, out)
     sales_accepts_a_google_lead(url, out)
+    from leadflow_local.demo_crm import send_crm_feedback  # the CRM's verdicts on the demo's leads
+
+    for name, status in send_crm_feedback(url, crm_url, out).items():
+        tallies["crm feedback"].received += 1
+        tallies["crm feedback"].notes[f"{name} {status}"] += 1
     print(summary(tallies), file=out, flush=True)
     print(funnel(url, _demo_emails(shots)), file=out, flush=True)
     return dict(tallies)

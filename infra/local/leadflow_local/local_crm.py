@@ -39,6 +39,15 @@ set), all answered with `fail_status` (default 503) and HubSpot's error body; an
 `GET /__requests` lists what was received (method, path, query, JSON body, status; the Authorization header is
 never recorded), `DELETE /__requests` forgets it. The control routes need no token and are not rate limited.
 
+Webhooks out (CRM feedback): `POST /__webhooks/contact` `{"email", "property", "value"}` sets the property on the
+contact and `POST /__webhooks/deal` `{"email", "deal_id", "stage", "amount"?, "lost_reason"?}` creates/moves a deal
+of the contact; either sends what a HubSpot app subscribed to `contact.propertyChange` / `deal.propertyChange` /
+`deal.associationChange` would, one batch (a JSON array of events) signed with signature v3
+(`X-HubSpot-Signature-v3` = base64 HMAC-SHA256 of method + URL + body + `X-HubSpot-Request-Timestamp` in ms, key
+`crm/hubspot.client_secret`) to `webhook_url` (`leadflow up` points it at its own
+`/v1/crm/hubspot/events`), and answers `{"status", "body"}` of that call. `send_contact_change()` and
+`send_deal_change()` do the same from Python.
+
 What it does not emulate: other objects, associations, search, single create/update/(non-GDPR) delete, archiving,
 `propertiesWithHistory`, property definitions and their validation (any property name is accepted), other
 unique id properties, OAuth and scopes, the daily reset at midnight in the account's time zone (the daily count
@@ -79,6 +88,11 @@ def dev_token(secrets_file: str | os.PathLike[str] | None = None) -> str:
     """The dev HubSpot token: `crm/hubspot.access_token` of the local secrets file."""
     path = secrets_file or os.environ.get("LEADFLOW_SECRETS_FILE") or REPO / "infra" / "local" / "secrets.json"
     return json.loads(Path(path).read_text())["crm/hubspot"]["access_token"]
+
+
+def _client_secret(secrets_file: str | os.PathLike[str] | None = None) -> str:
+    path = secrets_file or os.environ.get("LEADFLOW_SECRETS_FILE") or REPO / "infra" / "local" / "secrets.json"
+    return json.loads(Path(path).read_text())["crm/hubspot"]["client_secret"]
 
 
 def _iso(ms: int) -> str:
@@ -123,6 +137,8 @@ class LocalCrm:
         **faults: Any,
     ):
         self.token = token if token is not None else dev_token()
+        self.client_secret = _client_secret()  # signs the webhooks it sends (crm/hubspot.client_secret)
+        self._event_id = 0
         self.rate_limit, self.rate_window_s, self.daily_limit = rate_limit, rate_window_s, daily_limit
         self.clock = clock
         self._random = random.Random(seed)
@@ -221,6 +237,102 @@ class LocalCrm:
         with self._lock:
             return set(self._blocklist)
 
+    # ---- webhooks out (CRM feedback) ------------------------------------------------------------------------
+    webhook_url: str | None = None  # where stage changes are sent (leadflow up: its /v1/crm/hubspot/events)
+    signed_url: str | None = None  # the URL signed, when the receiver is reached under another (a tunnel's)
+    portal_id = 62515
+    app_id = 54321
+
+    def _contact_id(self, email: str) -> str:
+        with self._lock:
+            contact_id = self._by_email.get(email.strip().lower())
+        if contact_id is None:
+            raise KeyError("no contact with that email")
+        return contact_id
+
+    def _change(self, kind: str, object_id: str, prop: str, value: Any, at: int) -> dict[str, Any]:
+        with self._lock:
+            self._event_id += 1
+            event_id = self._event_id
+        return {
+            "eventId": event_id,
+            "subscriptionId": 1,
+            "portalId": self.portal_id,
+            "appId": self.app_id,
+            "occurredAt": at,
+            "subscriptionType": f"{kind}.propertyChange",
+            "attemptNumber": 0,
+            "objectId": int(object_id),
+            "propertyName": prop,
+            "propertyValue": str(value),
+            "changeSource": "CRM",
+        }
+
+    def send_contact_change(self, email: str, prop: str, value: str) -> dict[str, Any]:
+        """Set a contact property and send HubSpot's `contact.propertyChange` webhook for it."""
+        contact_id = self._contact_id(email)
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._contacts[contact_id]["properties"][prop] = str(value)
+        return self.send_webhook([self._change("contact", contact_id, prop, value, now)])
+
+    def send_deal_change(
+        self, email: str, deal_id: str, stage: str, amount: float | None = None, lost_reason: str | None = None
+    ) -> dict[str, Any]:
+        """A deal of the contact moved to `stage`: association, reason, amount and stage events in one batch."""
+        contact_id = self._contact_id(email)
+        now = int(time.time() * 1000)
+        with self._lock:
+            self._event_id += 1
+            association = {
+                "eventId": self._event_id,
+                "portalId": self.portal_id,
+                "appId": self.app_id,
+                "occurredAt": now - 3,
+                "subscriptionType": "deal.associationChange",
+                "associationType": "DEAL_TO_CONTACT",
+                "fromObjectId": int(deal_id),
+                "toObjectId": int(contact_id),
+                "associationRemoved": False,
+                "isPrimaryAssociation": True,
+            }
+        events = [association]
+        if lost_reason:
+            events.append(self._change("deal", deal_id, "closed_lost_reason", lost_reason, now - 2))
+        if amount is not None:
+            events.append(self._change("deal", deal_id, "amount", amount, now - 1))
+        events.append(self._change("deal", deal_id, "dealstage", stage, now))
+        return self.send_webhook(events)
+
+    def send_webhook(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST `events` to `webhook_url`, signed like HubSpot (v3); the answer's status and body."""
+        import base64
+        import hashlib
+        import urllib.error
+        import urllib.request
+
+        if not self.webhook_url:
+            raise KeyError("no webhook_url")
+        body = json.dumps(events).encode()
+        stamp = str(int(time.time() * 1000))
+        signed = ("POST" + (self.signed_url or self.webhook_url)).encode() + body + stamp.encode()
+        signature = base64.b64encode(hmac.new(self.client_secret.encode(), signed, hashlib.sha256).digest()).decode()
+        request = urllib.request.Request(  # noqa: S310 - our own configured local URL
+            self.webhook_url,
+            data=body,
+            method="POST",
+            headers={
+                "content-type": "application/json",
+                "x-hubspot-signature-v3": signature,
+                "x-hubspot-request-timestamp": stamp,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                return {"status": answer.status, "body": json.loads(answer.read() or b"null")}
+        except urllib.error.HTTPError as error:
+            return {"status": error.code, "body": json.loads(error.read() or b"null")}
+
     # ---- HTTP -----------------------------------------------------------------------------------------------
     def dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes]:
         parts = urlsplit(target)
@@ -269,6 +381,16 @@ class LocalCrm:
             with self._lock:
                 self._requests.clear()
             return 200, {"requests": []}
+        if path in ("/__webhooks/contact", "/__webhooks/deal") and method == "POST":
+            try:
+                order = json.loads(body or b"{}")
+                if path.endswith("contact"):
+                    return 200, self.send_contact_change(order["email"], order["property"], order["value"])
+                return 200, self.send_deal_change(
+                    order["email"], str(order["deal_id"]), order["stage"], order.get("amount"), order.get("lost_reason")
+                )
+            except (ValueError, KeyError, TypeError) as error:
+                return 400, _error(f"Invalid webhook order: {type(error).__name__}", "VALIDATION_ERROR")
         if path == "/__reset" and method == "POST":
             self.reset()
             return 200, {"status": "reset"}

@@ -24,6 +24,7 @@ CONVERSION_QUEUES = {
     "baidu": "BaiduConversion",
     "tencent": "TencentConversion",
 }
+QUEUE_FUNCTIONS = (*PUSH_FUNCTIONS, "CrmFeedbackRetryFunction")  # kept CRM events applied after a write-back
 
 
 @dataclass
@@ -98,6 +99,7 @@ class LocalRuntime:
             env = platform.upper().replace("-", "_")
             os.environ[f"LEADFLOW_{env}_CONVERSION_QUEUE_URL"] = self.queues[f"{prefix}Queue"]
             os.environ[f"LEADFLOW_{env}_CONVERSION_DLQ_URL"] = self.queues[f"{prefix}DeadLetterQueue"]
+        os.environ["LEADFLOW_CRM_FEEDBACK_QUEUE_URL"] = self.queues["CrmFeedbackRetryQueue"]
         if "JourneyStateMachine" in getattr(self, "state_machines", {}):
             os.environ["LEADFLOW_JOURNEY_STATE_MACHINE_ARN"] = self.state_machines["JourneyStateMachine"]
 
@@ -170,13 +172,19 @@ class LocalRuntime:
         schedules.reset()
         conversions.reset()
         self.api = LocalApi(self.host, self.port, on_request=self._on_request).start()
+        # CRM feedback: HubSpot signs the URL it calls; the local CRM calls this one (set before it is used)
+        # (a URL you set, e.g. a tunnel's for a real HubSpot app, is kept; the stack's own is removed at stop)
+        if not os.environ.get("LEADFLOW_HUBSPOT_WEBHOOK_URL"):
+            self._own_webhook_url = os.environ["LEADFLOW_HUBSPOT_WEBHOOK_URL"] = self.api.url + "/v1/crm/hubspot/events"
+        self.crm.webhook_url = self.api.url + "/v1/crm/hubspot/events"
+        self.crm.signed_url = os.environ["LEADFLOW_HUBSPOT_WEBHOOK_URL"]  # what HubSpot would have called
         # Pointer-style webhooks (meta, linkedin, tiktok): the fetch function polls its queue as Lambda would;
         # a failed fetch comes back after a second (not the deployed 30 s backoff, so retries show quickly).
         self.fetch_delivery = SqsDelivery.from_template(sqs, "FetchLeadsFunction", self.queues, retry_delay=1.0).start()
         # CRM pushes: each target's function drains its own queue (retries come back after their backoff)
         self.push_deliveries = [
             SqsDelivery.from_template(sqs, name, self.queues, retry_delay=1.0).start(idle_sleep=1.0)
-            for name in (*PUSH_FUNCTIONS, *(f"{prefix}Function" for prefix in CONVERSION_QUEUES.values()))
+            for name in (*QUEUE_FUNCTIONS, *(f"{prefix}Function" for prefix in CONVERSION_QUEUES.values()))
         ]
         # Routing: the routing function drains its queue; the SLA function runs when its schedule is due (scaled)
         self.routing_delivery = SqsDelivery.from_template(sqs, "RouteLeadsFunction", self.queues, retry_delay=1.0)
@@ -266,6 +274,11 @@ class LocalRuntime:
         if getattr(self, "scheduler", None):
             self.scheduler.stop()
         self.api.stop()
+        if (
+            getattr(self, "_own_webhook_url", None)
+            and os.environ.get("LEADFLOW_HUBSPOT_WEBHOOK_URL") == self._own_webhook_url
+        ):
+            del os.environ["LEADFLOW_HUBSPOT_WEBHOOK_URL"]
         self.crm.stop()
         self.platforms.stop()
         self.salesforce.stop()
@@ -287,7 +300,7 @@ def run(args) -> int:
         if args.demo:
             from leadflow_local.demo import run_demo
 
-            run_demo(runtime.url, out=sys.stdout, platforms_url=runtime.platforms.url)
+            run_demo(runtime.url, out=sys.stdout, platforms_url=runtime.platforms.url, crm_url=runtime.crm.url)
             print("\nThe stack keeps serving: point a form or webhook at it, Ctrl-C to stop.", flush=True)
         stop.wait()
     except KeyboardInterrupt:

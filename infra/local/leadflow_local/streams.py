@@ -83,6 +83,8 @@ def describe(record: dict, sources: dict[str, str] | None = None) -> str | None:
         return _journey_line(image)
     if _s(image, "entity") == "history" and _s(image, "kind") == "owner" and record.get("eventName") == "INSERT":
         return _owner_line(image)
+    if _s(image, "entity") == "history" and _s(image, "kind") == "crm" and record.get("eventName") == "INSERT":
+        return _crm_line(image)
     if _s(image, "entity") != "lead":
         return None
     lead_id = _s(image, "lead_id")
@@ -148,6 +150,8 @@ def _owner_line(image: dict) -> str:
     team = f", team {_s(detail, 'team')}" if _s(detail, "team") else ""
     line = f"owner     lead {lead_id} → {owner} (rule {_s(detail, 'rule')}{team})"
     return line + (f": {_s(detail, 'reason')}" if _s(detail, "previous_owner") else "")
+
+
 def _conversion_line(image: dict) -> str | None:
     """`conversion google-ads lead <id> sql (gclid)`, a retry, a skip or a dead letter (ids and codes only)."""
     detail = (image.get("detail") or {}).get("M") or {}
@@ -162,6 +166,30 @@ def _conversion_line(image: dict) -> str | None:
     if outcome in ("dead_letter", "skipped"):
         hint = f" (leadflow dlq list --target {platform})" if outcome == "dead_letter" else ""
         return f"conversion {platform} lead {lead_id} {stage} {outcome.replace('_', ' ')}: {_s(detail, 'reason')}{hint}"
+    return None
+
+
+def _crm_line(image: dict) -> str | None:
+    """CRM feedback: `crm sql`, `won`, `recycled → journey X`, ... (CRM ids, stages and rule ids only)."""
+    detail = (image.get("detail") or {}).get("M") or {}
+    lead_id, outcome = _s(image, "lead_id"), _s(detail, "outcome")
+    where = " ".join(p for p in (_s(detail, "crm"), _s(detail, "object")) if p)
+    if outcome == "won":
+        value = f", value {_s(detail, 'value')}" if _s(detail, "value") else ""
+        return f"won       lead {lead_id} ({where}{value})"
+    if outcome in ("sql", "opportunity", "lost", "disqualified"):
+        return f"crm {outcome:<6}lead {lead_id} → {_s(detail, 'stage')} ({where})"
+    if outcome == "action":
+        rule, stage = _s(detail, "rule"), _s(detail, "stage")
+        if _s(detail, "journey"):
+            until = f", suppressed until {_s(detail, 'suppressed_until')}" if _s(detail, "suppressed_until") else ""
+            return (
+                f"{stage:<9} lead {lead_id} → journey {_s(detail, 'journey')} at {_s(detail, 'journey_at')} "
+                f"(journey time; rule {rule}{until})"
+            )
+        return f"{stage:<9} lead {lead_id} (rule {rule})"
+    if outcome in ("stale", "ignored"):
+        return f"crm {outcome:<6}lead {lead_id} ({where}: {_s(detail, 'why')})"
     return None
 
 

@@ -120,3 +120,9 @@ class RoutingConfigInvalid(ConfigProblems):
     """The routing rules refused at load: `problems` are 'file:line: field.path: message' lines."""
 
     what = "routing configuration"
+
+
+class CrmFeedbackConfigInvalid(ConfigProblems):
+    """The CRM feedback configuration refused at load: 'file:line: field.path: message' lines."""
+
+    what = "CRM feedback configuration"

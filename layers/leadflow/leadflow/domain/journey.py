@@ -82,16 +82,27 @@ def is_eligible(journey: Journey, lead: dict[str, Any]) -> bool:
     return entry.consent is None or has_consent(lead, entry.consent)
 
 
-def exit_reason(journey: Journey, lead: dict[str, Any] | None) -> str | None:
-    """Why the lead leaves the journey now (`erased`, `suppressed`, `stage:<stage>`), or None to stay."""
+def exit_reason(journey: Journey, lead: dict[str, Any] | None, now: datetime | None = None) -> str | None:
+    """Why the lead leaves the journey now (`erased`, `suppressed`, `stage:<stage>`), or None to stay.
+
+    With `now`, a suppression whose `until` has passed (a CRM reason's, e.g. 180 days) no longer counts."""
     if lead is None or lead.get("erasing"):
         return "erased"
-    if lead.get("suppressed"):
+    suppressed = lead.get("suppressed")
+    if suppressed and not (now is not None and _lifted(suppressed, now)):
         return "suppressed"
     stage = lead.get("lifecycle_stage") or "lead"
     if stage in journey.exit_stages:
         return f"stage:{stage}"
     return None
+
+
+def _lifted(suppressed: Any, now: datetime) -> bool:
+    until = suppressed.get("until") if isinstance(suppressed, dict) else None
+    try:
+        return bool(until) and datetime.fromisoformat(str(until).replace("Z", "+00:00")) <= now
+    except ValueError:
+        return False
 
 
 def has_consent(lead: dict[str, Any], channel: str) -> bool:

@@ -108,7 +108,7 @@ def touch(state: dict) -> dict:
     lead_id, journey = state["lead_id"], _journey(state["journey"])
     step, moment = int(state["step"]), now()
     lead = store.get_lead(lead_id)
-    reason = exit_reason(journey, lead)
+    reason = exit_reason(journey, lead, moment)
     if reason is None and not _is_current(lead, state):
         reason = "superseded"
     if reason is not None:
@@ -266,6 +266,8 @@ def _enrolment_due(lead: dict) -> int | None:
     if current.get("status") == "starting":
         return enrolment
     if current.get("status") in ("stopped", "completed") and lead.get("lifecycle_stage") == "recycled":
+        if current.get("recycled_at") and current["recycled_at"] == lead.get("stage_changed_at"):
+            return None  # this recycling had its run (or the CRM reason's journey): no endless re-enrolment
         return enrolment + 1
     return None
 
@@ -286,7 +288,7 @@ def enrol(lead_id: str) -> str | None:
     def claim(current: dict) -> dict | None:
         if _enrolment_due(current) != enrolment:
             return None  # someone else moved it on since the read
-        return {
+        claimed = {
             "name": journey.name,
             "enrolment": enrolment,
             "status": "starting",
@@ -295,6 +297,9 @@ def enrol(lead_id: str) -> str | None:
             "next_step_at": state.get("next_touch_at"),
             "sends": sends,
         }
+        if current.get("lifecycle_stage") == "recycled" and current.get("stage_changed_at"):
+            claimed["recycled_at"] = current["stage_changed_at"]  # one run per recycling
+        return claimed
 
     written = store.update_journey(lead_id, claim)
     if written is None or (written.get("journey") or {}).get("execution") != name:
@@ -342,6 +347,8 @@ def stop(lead_id: str, reason: str) -> bool:
 def on_lead_change(lead: dict) -> str | None:
     """A lead item changed (stream): stop its journey if it must exit, else enrol it if it is due; what was done."""
     current = lead.get("journey") or {}
+    if current.get("status") == "scheduled":  # a later enrolment (CRM feedback): started with its initial wait
+        return "scheduled" if start_scheduled(lead) else None
     if current.get("status") in ("starting", *ACTIVE) and current.get("name") in config().journeys:
         reason = exit_reason(config().journeys[current["name"]], lead)
         if reason is not None and stop(lead["lead_id"], reason):
@@ -380,4 +387,26 @@ def resume_on_event(lead_id: str, event_type: str) -> bool:
     client = _sfn()
     with contextlib.suppress(client.exceptions.TaskTimedOut, client.exceptions.InvalidToken):
         client.send_task_success(taskToken=token, output=_json(state))
+    return True
+
+
+def start_scheduled(lead: dict) -> bool:
+    """Start the enrolment a CRM reason scheduled (`journey.status` `scheduled`, written with the lead's stage
+    move): an execution whose first Wait lasts until `next_step_at`, named per enrolment, so a redelivered
+    stream record starts nothing twice. The status stays `scheduled` until its first touch, so neither the
+    default enrolment nor an exit check (a CRM suppression that ends when the journey begins) interferes."""
+    current = lead.get("journey") or {}
+    if current.get("name") not in config().journeys or not current.get("execution"):
+        return False
+    state = {
+        "lead_id": lead["lead_id"],
+        "journey": current["name"],
+        "enrolment": int(current.get("enrolment", 1)),
+        "step": 0,
+        "route": "wait",
+        "next_touch_at": current.get("next_step_at") or iso(now()),
+    }
+    client = _sfn()
+    with contextlib.suppress(client.exceptions.ExecutionAlreadyExists):
+        client.start_execution(stateMachineArn=_state_machine_arn(), name=current["execution"], input=_json(state))
     return True

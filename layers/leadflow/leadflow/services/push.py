@@ -356,6 +356,8 @@ def _settle(target: TargetConfig, todo: list, outcomes: dict[str, Outcome], atte
                         "attempt": attempt + 1,
                     },
                 )
+                if outcome.crm_id:
+                    _link_crm_record(name, outcome.crm_id, lead_id, now)
             counts["pushed"] += 1
         elif outcome.status == "retry" and attempt + 1 < target.max_attempts:
             delay = backoff_seconds(attempt, outcome.retry_after)
@@ -479,3 +481,17 @@ def _erase(target: TargetConfig, erasures: dict[str, tuple[Erasure, int]], disab
         queues.send_batch(dlq_url(name), messages)
         target_metric("CrmPushDeadLettered", name, len(dead))
         logger.error("CRM erasures dead-lettered", extra={"target": name, "count": len(dead)})
+
+
+def _link_crm_record(target: str, crm_id: str, lead_id: str, now: str) -> None:
+    """CRM feedback finds the lead by this record id from now on; events that waited for it are queued.
+    Best effort: the push is done whatever happens here (a kept event stays until its TTL)."""
+    from leadflow.services import crm_feedback
+
+    try:
+        crm_feedback.on_record_linked(target, crm_id, lead_id, now)
+    except Exception as exc:  # noqa: BLE001 - never fail a push that the CRM has taken
+        logger.warning(
+            "CRM record not linked", extra={"target": target, "lead_id": lead_id, "error": type(exc).__name__}
+        )
+        metrics.add_metric(name="CrmRecordLinkFailed", unit=MetricUnit.Count, value=1)

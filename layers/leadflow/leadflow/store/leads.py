@@ -360,6 +360,9 @@ def erase_lead(
         if lead is not None and before_delete is not None:
             before_delete(crm_records(lead, partition))
         identity: set[str] = set(lead.identity_keys or []) if lead else set()
+        for target, ref in (_plain(lead.crm) or {}).items() if lead else ():  # CRM id → lead links (CRM feedback)
+            if isinstance(ref, dict) and ref.get("id"):
+                identity.add(f"CRMID#{target}#{ref['id']}")
         tombstones: dict[str, int] = {}
         twins: set[tuple[str, str]] = set()
         legacy_twins: set[tuple[str, str]] = set()

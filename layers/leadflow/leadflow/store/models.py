@@ -18,6 +18,9 @@ Items, all carrying `entity` so stream consumers can filter:
 - anonymous pk=ANON#<email>   sk=EVENT#<occurred_at>#<id> | MARKER   events of an email no lead holds yet (TTL)
 - routing  pk=ROUTING          sk=STATE                       team round-robin cursors and each owner's count of
              assignments on their local day (one item, written at the version read: race-free, never in memory)
+- CRM link pk=CRMID#<crm>#<record id> | CRMDEAL#<crm>#<deal id>   sk=IDENTITY   a CRM record → its lead
+             (written back by the push) / a deal → its contact; `answer.pending` while events wait for it
+- CRM pending pk=CRMPENDING#<crm>#<type>#<id>  sk=EVENT#<occurred_at>#<key>  a CRM event waiting for its lead
 The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
 ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
@@ -160,6 +163,7 @@ class LeadItem(_Table):
     suppressed = MapAttribute(null=True)  # {reason, since, until, source}: unsubscribe, bounce, complaint, CRM reason
     owner = MapAttribute(null=True)  # {id, name, team, rule, assigned_at} once routed
     engagement = ListAttribute(null=True)  # compact, capped summary of scored events (domain/engagement.py)
+    crm_feedback = MapAttribute(null=True)  # the CRM's last verdict applied: {at, outcome, reason, rule, ...}
     version = VersionAttribute()
 
 
@@ -353,6 +357,16 @@ class AnyItem(_Table):
     detail = MapAttribute(null=True)
 
 
+class CrmPendingItem(_Table):
+    """`CRMPENDING#<crm>#<object type>#<id>` / `EVENT#<occurred_at>#<key>`: a CRM event for a record no lead
+    is linked to yet (TTL); applied when the push writes the CRM id back or the deal's contact is known."""
+
+    event = MapAttribute(null=True)  # the CrmEvent (CRM ids, outcome, reason, value: no email)
+    delivery_key = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
 ALL_MODELS = (
     LeadItem,
     TouchItem,
@@ -370,6 +384,7 @@ ALL_MODELS = (
     QuarantineKeyItem,
     RoutingStateItem,
     ConversionItem,
+    CrmPendingItem,
 )
 
 

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from leadflow import yaml_config
 from leadflow.ads.config import conversion_config
+from leadflow.crm_feedback_config import configured_feedback
 from leadflow.errors import JourneyConfigInvalid, RoutingConfigInvalid, ScoringModelInvalid, UpstreamUnavailable
 from leadflow.journey_config import configured_journeys
 from leadflow.routing_config import configured_routing
@@ -23,6 +24,7 @@ PARAMETER = "/leadflow/dev/scoring"
 JOURNEYS_PARAMETER = "/leadflow/dev/journeys"
 ROUTING_PARAMETER = "/leadflow/dev/routing"
 CONVERSIONS_PARAMETER = "/leadflow/dev/conversions"
+FEEDBACK_PARAMETER = "/leadflow/dev/crm-feedback"
 SETTINGS = ("FILE", "PARAMETER")
 
 
@@ -52,17 +54,24 @@ def _conversions(meta_enabled: bool, window_days: int) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
+def _feedback(value_property: str) -> str:
+    doc = yaml.safe_load((REPO_INFRA / "crm_feedback" / "default.yaml").read_text(encoding="utf-8"))
+    doc["hubspot"]["value_property"] = value_property
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
 @pytest.fixture
 def layer_only(tmp_path, monkeypatch):
-    """A deployed layer and nothing else: routing and conversions defaults packaged (with their own values), no
-    checkout's infra/ to fall back on, no development file named."""
+    """A deployed layer and nothing else: routing, conversions and CRM feedback defaults packaged (with their own
+    values), no checkout's infra/ to fall back on, no development file named."""
     packaged = tmp_path / "defaults"
-    for name, text in (("routing", _routing("Packaged desk")), ("conversions", _conversions(True, 3))):
+    shipped = {"routing": _routing("Packaged desk"), "conversions": _conversions(True, 3)}
+    for name, text in {**shipped, "crm_feedback": _feedback("packaged_amount")}.items():
         (packaged / name).mkdir(parents=True)
         (packaged / name / "default.yaml").write_text(text, encoding="utf-8")
     monkeypatch.setattr(yaml_config, "PACKAGED_DEFAULTS", packaged)
     monkeypatch.setattr(yaml_config, "REPOSITORY_INFRA", tmp_path / "no-checkout" / "infra")
-    for name in ("ROUTING", "CONVERSIONS"):
+    for name in ("ROUTING", "CONVERSIONS", "CRM_FEEDBACK"):
         for setting in SETTINGS:
             monkeypatch.delenv(f"LEADFLOW_{name}_{setting}", raising=False)
     return packaged
@@ -98,7 +107,7 @@ def test_without_a_parameter_the_functions_run_the_packaged_defaults(layer):
     model, journeys = current_model(), configured_journeys()
     # Then both are the packaged copies
     assert (model.name, model.mql_min_behaviour) == ("packaged", 77)
-    assert list(journeys.journeys) == ["packaged-nurture"]
+    assert list(journeys.journeys)[0] == "packaged-nurture"
 
 
 def test_the_stacks_placeholder_parameter_means_the_packaged_default(layer, ssm, monkeypatch):
@@ -119,7 +128,7 @@ def test_a_parameter_set_by_the_stage_overrides_the_default_and_is_refreshed_aft
     monkeypatch.setenv("LEADFLOW_JOURNEYS_PARAMETER", JOURNEYS_PARAMETER)
     # When the functions load them, they are the parameters' texts, not the packaged files
     assert (current_model().name, current_model().mql_min_behaviour) == ("from-ssm", 60)
-    assert list(configured_journeys().journeys) == ["ssm-nurture"]
+    assert list(configured_journeys().journeys)[0] == "ssm-nurture"
     # and an edit is read again only after the max age (Powertools' cache), then it is in force
     client.put_parameter(Name=PARAMETER, Value=_model("edited", 40), Overwrite=True)
     clock.advance(MAX_AGE_SECONDS - 5)
@@ -169,21 +178,24 @@ def test_a_new_configuration_follows_the_same_pattern_by_its_name(layer, ssm, mo
     assert config_text("routing", ScoringModelInvalid, "unused") == ("rules: [x]\n", "ssm:/leadflow/dev/routing")
 
 
-def test_the_placeholder_runs_the_packaged_routing_and_conversions_without_a_checkout(layer_only, ssm, monkeypatch):
+def test_the_placeholder_runs_the_packaged_defaults_without_a_checkout(layer_only, ssm, monkeypatch):
     # Given the stage's parameters as `sam deploy` writes them (the placeholder `default`) and only the layer
     client, _ = ssm
     client.put_parameter(Name=ROUTING_PARAMETER, Type="String", Tier="Advanced", Value="default")
     client.put_parameter(Name=CONVERSIONS_PARAMETER, Type="String", Tier="Advanced", Value="default\n")
+    client.put_parameter(Name=FEEDBACK_PARAMETER, Type="String", Tier="Advanced", Value="default")
     monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", ROUTING_PARAMETER)
     monkeypatch.setenv("LEADFLOW_CONVERSIONS_PARAMETER", CONVERSIONS_PARAMETER)
+    monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_PARAMETER", FEEDBACK_PARAMETER)
 
-    # When the routing and conversions functions load their configuration
-    routing, conversions = configured_routing(), conversion_config()
+    # When the routing, conversions and CRM feedback functions load their configuration
+    routing, conversions, feedback = configured_routing(), conversion_config(), configured_feedback()
 
     # Then they run the packaged copies (no manual step after the deploy, no "holds the placeholder" failure)
     assert routing.owners["enterprise_lead"].name == "Packaged desk"
     assert routing.rules[-1].default
     assert (conversions.platforms["meta"].enabled, conversions.platforms["meta"].window_days) == (True, 3)
+    assert feedback.value_property == "packaged_amount"
 
 
 def test_routing_and_conversions_parameters_override_the_packaged_defaults(layer_only, ssm, monkeypatch):
@@ -198,6 +210,9 @@ def test_routing_and_conversions_parameters_override_the_packaged_defaults(layer
     assert configured_routing().owners["enterprise_lead"].name == "SSM desk"
     assert conversion_config().platforms["meta"].window_days == 5
     assert not conversion_config().platforms["meta"].enabled
+    client.put_parameter(Name=FEEDBACK_PARAMETER, Type="String", Tier="Advanced", Value=_feedback("deal_value"))
+    monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_PARAMETER", FEEDBACK_PARAMETER)
+    assert configured_feedback().value_property == "deal_value"
 
     # and an edit reaches the warm function after the max age, without a deploy
     client.put_parameter(Name=ROUTING_PARAMETER, Value=_routing("Edited desk"), Overwrite=True)
@@ -222,12 +237,15 @@ def test_a_broken_routing_parameter_is_refused_naming_the_parameter_line_and_fie
     assert refused.value.problems == [f"ssm:{ROUTING_PARAMETER}:{line}: teams[0].members[0]: no owner 'nobody'"]
 
 
-def test_a_routing_or_conversions_parameter_that_cannot_be_read_is_upstream_unavailable(layer_only, ssm, monkeypatch):
+def test_a_configuration_parameter_that_cannot_be_read_is_upstream_unavailable(layer_only, ssm, monkeypatch):
     # Given the stage names parameters that do not exist (deleted, or no grant)
     monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", "/leadflow/dev/missing-routing")
     monkeypatch.setenv("LEADFLOW_CONVERSIONS_PARAMETER", "/leadflow/dev/missing-conversions")
+    monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_PARAMETER", "/leadflow/dev/missing-crm-feedback")
     # Then loading fails as retryable, rather than silently running the packaged default
     with pytest.raises(UpstreamUnavailable, match="routing rules could not be read"):
         configured_routing()
     with pytest.raises(UpstreamUnavailable, match="conversions configuration could not be read"):
         conversion_config()
+    with pytest.raises(UpstreamUnavailable, match="CRM feedback configuration could not be read"):
+        configured_feedback()

@@ -37,6 +37,7 @@ LOADERS = {
     "journeys": ("leadflow.journey_config", "configured_journeys", "JourneyConfig"),
     "routing": ("leadflow.routing_config", "configured_routing", "RoutingConfig"),
     "conversions": ("leadflow.ads.config", "conversion_config", "ConversionConfig"),
+    "crm_feedback": ("leadflow.crm_feedback_config", "configured_feedback", "FeedbackConfig"),
 }
 
 
@@ -151,7 +152,7 @@ def test_the_layer_ships_the_default_configurations_and_loads_them_with_no_check
 
     # Then every shipped default (infra/<name>/default.yaml) is in the package, unchanged
     shipped = sorted(ROOT.glob("infra/*/default.yaml"))
-    assert {p.parent.name for p in shipped} >= {"scoring", "journeys", "routing", "conversions"}
+    assert {p.parent.name for p in shipped} >= set(LOADERS)
     for default in shipped:
         packaged = built / "leadflow" / "defaults" / default.parent.name / "default.yaml"
         assert packaged.read_bytes() == default.read_bytes()

@@ -412,6 +412,9 @@ SSM_ALLOWED: dict[str, set[str]] = {
     "CrmPushRouterFunction": {"ConversionsConfigParameter"},  # which stage changes are conversions
     "RouteLeadsFunction": {"RoutingRulesParameter"},
     "RoutingSlaFunction": {"RoutingRulesParameter"},
+    # CRM feedback in: its configuration, and the journeys' names a reason's next action may start
+    "CrmFeedbackFunction": {"CrmFeedbackParameter", _JOURNEYS},
+    "CrmFeedbackRetryFunction": {"CrmFeedbackParameter", _JOURNEYS},
     **{f"{p}ConversionFunction": {"ConversionsConfigParameter"} for p in ("GoogleAds", "Meta", "Baidu", "Tencent")},
 }
 SSM_ARN = "arn:aws:ssm:eu-west-1:123456789012:parameter"
@@ -453,13 +456,24 @@ def test_each_function_reads_exactly_the_configuration_parameters_its_code_loads
     assert granted <= named, function
 
 
-def test_the_journeys_parameter_is_written_with_the_placeholder_and_named_to_the_loader(template):
+@pytest.mark.parametrize(
+    "parameter, variable, reader",
+    [
+        ("ScoringModelParameter", "LEADFLOW_SCORING_PARAMETER", "CaptureFormFunction"),
+        (_JOURNEYS, "LEADFLOW_JOURNEYS_PARAMETER", "JourneyRouterFunction"),
+        ("RoutingRulesParameter", "LEADFLOW_ROUTING_PARAMETER", "RouteLeadsFunction"),
+        ("ConversionsConfigParameter", "LEADFLOW_CONVERSIONS_PARAMETER", "CrmPushRouterFunction"),
+        ("CrmFeedbackParameter", "LEADFLOW_CRM_FEEDBACK_PARAMETER", "CrmFeedbackFunction"),
+    ],
+)
+def test_each_yaml_configuration_parameter_is_written_with_the_placeholder(template, parameter, variable, reader):
     # Given the stack as `sam deploy` creates it with no parameter overrides
-    parameter = template["Resources"][_JOURNEYS]["Properties"]
-    default = template["Parameters"][parameter["Value"]["Ref"]]["Default"]
-    # Then the SSM parameter holds the placeholder (the packaged journeys run) and the loader is told its name
+    value = template["Resources"][parameter]["Properties"]["Value"]
+    default = template["Parameters"][value["Ref"]]["Default"] if isinstance(value, dict) else value
+    # Then the SSM parameter holds the placeholder (the packaged default runs: no manual step after the deploy)
+    # and the loader (config_text) is told its name by the variable it reads
     assert default == "default"
-    assert _environment(template, "JourneyRouterFunction")["LEADFLOW_JOURNEYS_PARAMETER"] == {"Ref": _JOURNEYS}
+    assert _environment(template, reader)[variable] == {"Ref": parameter}
 
 
 def test_the_ssm_check_refuses_a_grant_without_the_separator_or_on_every_parameter(template):

@@ -1,6 +1,9 @@
 """Load the CRM feedback configuration (outcome mapping, reasons → next actions) from YAML text.
 
-Locally and by default `infra/crm_feedback/default.yaml`; `LEADFLOW_CRM_FEEDBACK_FILE` names another file.
+`configured_feedback()` reads it through `yaml_config.config_text` ("crm_feedback"): `LEADFLOW_CRM_FEEDBACK_FILE`,
+else on AWS the SSM parameter named by `LEADFLOW_CRM_FEEDBACK_PARAMETER` (Powertools, max age five minutes; the
+stack's placeholder `default` means no override), else the shipped `infra/crm_feedback/default.yaml` (packaged
+in the layer as `leadflow/defaults/crm_feedback/default.yaml`).
 Schema `schemas/crm_feedback.v1.json`; errors name file, line and field like the journeys' and the scoring
 model's (`infra/crm_feedback/default.yaml:31: reasons[0].action.after_days: -1 is less than the minimum of 0`).
 Compiled once per text.
@@ -8,17 +11,16 @@ Compiled once per text.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from leadflow.domain.crm_feedback import Action, FeedbackConfig, ReasonRule
 from leadflow.errors import CrmFeedbackConfigInvalid
-from leadflow.yaml_config import parse, read, render, schema_problems
+from leadflow.yaml_config import config_text, default_file, parse, read, render, schema_problems
 
 SCHEMA = "crm_feedback.v1.json"
-DEFAULT_FILE = Path(__file__).resolve().parents[3] / "infra" / "crm_feedback" / "default.yaml"
+DEFAULT_FILE = default_file("crm_feedback")  # the layer's packaged copy, or infra/crm_feedback/default.yaml
 
 
 def load_feedback_config(text: str, source: str = "<crm feedback>") -> FeedbackConfig:
@@ -32,8 +34,11 @@ def load_feedback_file(path: str | Path) -> FeedbackConfig:
 
 
 def configured_feedback() -> FeedbackConfig:
-    """The configuration this process applies: `LEADFLOW_CRM_FEEDBACK_FILE` if set, else the shipped default."""
-    return load_feedback_file(os.environ.get("LEADFLOW_CRM_FEEDBACK_FILE") or DEFAULT_FILE)
+    """The configuration this process applies: `LEADFLOW_CRM_FEEDBACK_FILE`, else the SSM parameter of
+    `LEADFLOW_CRM_FEEDBACK_PARAMETER` (unless it holds the placeholder), else the shipped default.
+    UpstreamUnavailable when the parameter cannot be read (answered 503: the CRM retries)."""
+    unavailable = "The CRM feedback configuration could not be read"
+    return load_feedback_config(*config_text("crm_feedback", CrmFeedbackConfigInvalid, unavailable))
 
 
 @lru_cache(maxsize=8)

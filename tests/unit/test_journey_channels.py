@@ -113,10 +113,9 @@ def test_every_key_signs_while_the_secret_rotates(dev_secrets, monkeypatch, tmp_
 )  # fmt: skip
 def test_a_webhook_answer_that_is_not_2xx_says_whether_to_retry(dev_secrets, status, error):
     # Given a receiver that answers `status` (a redirect is never followed)
-    with WebhookReceiver([status]) as receiver:
-        # When a touch is sent, Then it fails as retryable (5xx, 429) or refused for good (other 4xx, 3xx)
-        with pytest.raises(error):
-            channels.send_webhook(url=receiver.url, message_id="m-1", event=EVENT)
+    # When a touch is sent, Then it fails as retryable (5xx, 429) or refused for good (other 4xx, 3xx)
+    with WebhookReceiver([status]) as receiver, pytest.raises(error):
+        channels.send_webhook(url=receiver.url, message_id="m-1", event=EVENT)
     assert len(receiver.received) == 1
 
 

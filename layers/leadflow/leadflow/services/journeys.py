@@ -142,12 +142,12 @@ def touch(state: dict) -> dict:
         _save(lead_id, state, status="active", task_token=None, waiting_for=None)
         state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
         if state["route"] != "wait" or _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):
-            return state
+            return _planned(lead_id, state)
         step = int(state["step"])
-    if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # resumed before a wait
+    if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # a wait or branch: plan on
         state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
         if state["route"] != "wait":
-            return state
+            return _planned(lead_id, state)
         step = int(state["step"])
     if _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):  # resumed early: wait for the time
         return {**state, "route": "wait"}
@@ -210,6 +210,13 @@ def _send_once(
     return at, message_id, recipient
 
 
+def _planned(lead_id: str, state: dict) -> dict:
+    """A plan made without a touch (a branch decided, a timeout): a journey that ends here is completed."""
+    if state["route"] == "done":
+        _save(lead_id, state, status="completed", step=state["step"], next_step_at=None)
+    return state
+
+
 def _capped(moment: datetime, sends: list[datetime], policy: Any) -> bool:
     return any(
         len([s for s in sends if moment - window < s <= moment]) >= limit
@@ -267,7 +274,7 @@ def _send(touch_: Touch, variant: str | None, lead: dict, state: dict, at: datet
         event = _webhook_event(touch_, variant, template, lead, state, at)
         timeout = float(cfg.webhook.get("timeout_seconds") or channels.WEBHOOK_TIMEOUT)
         message_id = channels.send_webhook(url=url, message_id=event["data"]["touch_id"], event=event, timeout=timeout)
-        return message_id, "webhook " + _host(url)
+        return message_id, _host(url)
     if touch_.channel == "email":
         message_id = channels.send_email(
             to=lead["email"],

@@ -129,8 +129,10 @@ def release_send(lead_id: str, key: tuple[str, int, str]) -> None:
 
 def _update_send(lead_id: str, key: tuple[str, int, str], actions: list, condition: Any = None) -> None:
     item = SendItem(lead_pk(lead_id), send_sk(*key))
+    if condition is None:
+        condition = SendItem.sk.exists()
     try:
-        item.update(actions=actions, condition=SendItem.sk.exists() & condition if condition else SendItem.sk.exists())
+        item.update(actions=actions, condition=condition)
     except UpdateError as exc:
         if not _conditional(exc):
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc

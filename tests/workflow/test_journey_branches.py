@@ -54,7 +54,7 @@ def test_a_branch_on_lead_data_and_one_on_a_past_event_choose_each_leads_touches
     executions = {lead: world.execution_arn(enrol(lead)) for lead in (buyer, other)}
     described = {lead: world.wait_for_end(arn) for lead, arn in executions.items()}
 
-    # Then each took its own path: the software lead got the docs and, after the wait, the demo; the other the story only
+    # Then each took its own path: the software lead got the docs and, after the wait, the demo; the other the story
     assert all(d["status"] == "SUCCEEDED" for d in described.values()), [d.get("cause") for d in described.values()]
     assert _sent(buyer) == ["hello", "docs", "demo"]
     assert _sent(other) == ["hello", "story"]

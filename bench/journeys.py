@@ -6,7 +6,8 @@ Functions Standard cost per 1M nurtured leads.
 timing out, and every event arriving right after the wait starts. Transitions are the execution history's
 StateEntered events (what Step Functions bills; Retry attempts would add to them, none happen here).
 Judged: ≤ 3 transitions per touch sent on the path (Wait or AwaitEvent, Touch, Route), the journey's one
-end state (Finished) counted apart; a branch has no state of its own (the Touch task decides it). Exit status 1 when missed. A deferred touch (cap, quiet hours) costs 3 more.
+end state (Finished) counted apart; a branch has no state of its own (the Touch task decides it). Exit
+status 1 when missed. A deferred touch (cap, quiet hours) costs 3 more.
 """
 
 from __future__ import annotations

@@ -100,3 +100,53 @@ def test_a_branch_after_a_wait_reads_the_lead_as_it_is_then(world):
     # Then the branch saw the new score
     assert described["status"] == "SUCCEEDED", described.get("cause")
     assert _sent(lead_id) == ["hello", "demo"]
+
+
+CLICK_THEN_BRANCH = """
+send_policy: {frequency_cap: {per_day: 3, per_week: 5}}
+templates:
+  hello: {subject: Hello, body: Hi}
+  demo: {subject: Demo, body: Book a demo}
+  story: {subject: Story, body: A customer story}
+email: {from: nurture@example.com}
+journeys:
+  - name: clicks
+    default: true
+    steps:
+      - touch: {id: hello, channel: email, template: hello}
+      - wait: {until_event: email_click, timeout_days: 300}
+      - branch:
+          if: {event: email_click, within_days: 1}
+          then:
+            - touch: {id: demo, channel: email, template: demo}
+          else:
+            - touch: {id: story, channel: email, template: story}
+"""
+
+
+def test_a_click_resumes_the_journey_and_the_task_decides_the_branch_on_it(world, monkeypatch):
+    # Given a lead parked on "wait until email_click", followed by a branch on that click
+    import threading
+
+    from leadflow.store import journeys as store
+    from tests.workflow.test_journey_wait_for_event import _parked
+
+    world.use_journeys(CLICK_THEN_BRANCH)
+    lead_id = world.lead("0c1d2e3f-4a5b-4c6d-8e7f-000000000003")
+    execution = world.execution_arn(enrol(lead_id))
+    _parked(lead_id)
+    readers = []
+    real = store.had_event
+    monkeypatch.setattr(store, "had_event", lambda *a: readers.append(threading.current_thread()) or real(*a))
+
+    # When the signed click arrives through the events API
+    click = {"type": "email_click", "lead_id": lead_id, "occurred_at": datetime.now(UTC).isoformat()}
+    assert Api().post_events({"events": [click]}, "msg_branch_click").status == 202
+    described = world.wait_for_end(execution)
+
+    # Then the journey went on to the branch's `then` touch
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert _sent(lead_id) == ["hello", "demo"]
+    # And the events were read by the journey's task, never by the events function that resumed it (whose
+    # grants reach no lead's events)
+    assert readers and threading.main_thread() not in readers

@@ -466,7 +466,8 @@ def resume_on_event(lead_id: str, event_type: str) -> bool:
     if lead is None or current.get("waiting_for") != event_type or not token:
         return False
     journey = _journey(current["name"])
-    state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead)
+    # a branch after the wait is left to the Touch task (the events function never reads a lead's events)
+    state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead, False)
     if state["route"] != "wait":  # AwaitEvent goes on to Touch, which re-plans from the step after the event
         state = {**state, "route": "wait", "step": int(current["step"]), "next_touch_at": iso(now())}
         state.pop("timeout_seconds", None)

@@ -67,3 +67,32 @@ def test_a_touch_recorded_after_a_store_failure_is_sent_once(world, monkeypatch,
     # And the Touch state ran twice for the first touch (the retry), once for the second
     events = world.sfn.get_execution_history(executionArn=described["executionArn"], maxResults=1000)["events"]
     assert sum(1 for e in events if e["type"] == "LambdaFunctionFailed" or e["type"] == "TaskFailed") == 1
+
+
+@pytest.mark.slow
+def test_a_touch_whose_task_result_was_lost_is_neither_sent_nor_deferred_again(world, monkeypatch):
+    # Given a two-touch journey (cap: one a day), and a Touch task whose every write succeeds but whose
+    # answer is lost once, after the first email (the state machine retries it)
+    from leadflow.services import journeys
+
+    world.use_journeys(ONE_TOUCH)
+    lead_id = world.lead("L-LOST")
+    real, lost = journeys._advance, []
+
+    def advance_then_lose_the_answer(*args, **kwargs):
+        following = real(*args, **kwargs)
+        if not lost:
+            lost.append(following)
+            raise StoreUnavailable("The answer did not reach the state machine.")
+        return following
+
+    monkeypatch.setattr(journeys, "_advance", advance_then_lose_the_answer)
+
+    # When the lead runs through the journey
+    described = world.wait_for_end(world.execution_arn(enrol(lead_id)), timeout=15)
+
+    # Then the retried task neither sent the first touch again nor deferred it under the cap its own send
+    # filled: the timeline is the two sends, two days apart
+    assert lost and described["status"] == "SUCCEEDED", described.get("cause")
+    assert _emails_to("l-lost@example.org") == ["Hello", "Again"]
+    assert [(e["outcome"], e.get("touch")) for e in history(lead_id)] == [("sent", "hello"), ("sent", "again")]

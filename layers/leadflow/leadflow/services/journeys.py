@@ -153,6 +153,8 @@ def touch(state: dict) -> dict:
         return {**state, "route": "wait"}
     current = journey.steps[step]
     assert isinstance(current, Touch)  # noqa: S101 - checked just above
+    if int((lead.get("journey") or {}).get("step", step)) > step:  # an earlier attempt sent it and moved on
+        return _planned(lead_id, _state(lead_id, journey, int(state["enrolment"]), step + 1, moment, lead))
     policy = config().policy
     zone = lead_time_zone(lead, policy)
     sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends") or []]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from leadflow.observability import logger
 from leadflow.services import journeys
+
+if TYPE_CHECKING:  # the records the processor hands over; its own import already loads the class
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

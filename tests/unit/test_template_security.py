@@ -73,7 +73,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "MetaConversionFunction": {_module_secret("leadflow.ads.meta")},
     "BaiduConversionFunction": {_module_secret("leadflow.ads.baidu")},
     "TencentConversionFunction": {_module_secret("leadflow.ads.tencent")},
-    "RunJourneyFunction": set(),
+    "RunJourneyFunction": {"journeys/webhook"},
     "JourneyRouterFunction": set(),
     "RouteLeadsFunction": set(),
     "RoutingSlaFunction": set(),
@@ -104,7 +104,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "MetaConversionFunction": ("ads/meta-??????",),
     "BaiduConversionFunction": ("ads/baidu-??????",),
     "TencentConversionFunction": ("ads/tencent-??????",),
-    "RunJourneyFunction": (),
+    "RunJourneyFunction": ("journeys/webhook-??????",),
     "JourneyRouterFunction": (),
     "RouteLeadsFunction": (),
     "RoutingSlaFunction": (),
@@ -123,7 +123,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureWebhookFunction": _CAPTURE,
     "FetchLeadsFunction": _CAPTURE,
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
-    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
+    # the lead, its journey map, a timeline entry, the send ledger; Query: a branch on a past event
+    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem", "Query"},
     "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
     # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#;
     # a journey waiting for the event: its journey map (UpdateItem) and timeline entry

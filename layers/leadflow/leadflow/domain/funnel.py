@@ -132,7 +132,7 @@ def change_of(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> C
     new_stage, old_stage = _stage(new), _stage(old)
     if new is None or new_stage is None or new.get("erasing") or new.get("is_test"):
         return None
-    if old is None:
+    if not old:  # INSERT: no old image
         at = _parse(new.get("created_at"))
         if at is None:
             return None

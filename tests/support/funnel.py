@@ -54,6 +54,7 @@ class Traffic:
         default_factory=lambda: datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     )
     entries: list[Entry] = field(default_factory=list)
+    changes: int = 0  # lead creations and stage moves: the stream records that must change the counters
 
     def run(self) -> Traffic:
         rng = random.Random(self.seed)
@@ -72,6 +73,7 @@ class Traffic:
             created = datetime.now(UTC)
             owner = {"owner": "(none)", "team": "(none)"}
             self.entries.append(Entry(created.date().isoformat(), "lead", self._values(first, first, owner)))
+            self.changes += 1
             stage = "lead"
             for target, day, hour in rng.choice(PATHS):
                 if target == "mql" and rng.random() < 0.6:  # routing assigns an owner before the MQL move
@@ -80,6 +82,7 @@ class Traffic:
                     owner = {"owner": owner_id, "team": team}
                 at = self.today + timedelta(days=day, hours=hour)
                 leads.set_stage(lead_id, target, "test traffic", source="test", now=at)
+                self.changes += 1
                 for entered in self._entered(stage, target):
                     self.entries.append(Entry(at.date().isoformat(), entered, self._values(first, last, owner)))
                 stage = target

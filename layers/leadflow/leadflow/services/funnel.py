@@ -167,7 +167,7 @@ def rebuild(today: date | None = None) -> dict[str, int]:
     today = today or datetime.now(UTC).date()
     totals: dict[tuple[str, str, str], dict[str, int]] = {}
     leads = 0
-    earliest = today
+    earliest = latest = today
     for page in lead_id_pages():
         for lead in read_leads(page):
             if lead.get("is_test"):
@@ -179,11 +179,12 @@ def rebuild(today: date | None = None) -> dict[str, int]:
                     attribution[f"{mode}_touch"] = apply_utm_rules(attribution[f"{mode}_touch"], rules)
             for change in replay_changes({**lead, "attribution": attribution}, store.stage_moves(lead["lead_id"])):
                 earliest = min(earliest, date.fromisoformat(change.day))
+                latest = max(latest, date.fromisoformat(change.day))
                 for dim, value in change.values.items():
                     numbers = totals.setdefault((dim, change.day, value), {})
                     for name, amount in change.increments().items():
                         numbers[name] = numbers.get(name, 0) + amount
-    span = months(earliest, today)
+    span = months(earliest, latest)
     cleared = sum(store.clear_counters(dim, span) for dim in DIMENSIONS)
     written = store.write_counters((dim, day, value, numbers) for (dim, day, value), numbers in sorted(totals.items()))
     return {"leads": leads, "cleared": cleared, "written": written, "months": len(span)}

@@ -17,7 +17,6 @@ import random
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -156,8 +155,8 @@ def put_spend(rows: Iterable[dict], imported_at: str) -> int:
                         day=row["day"],
                         channel=row["channel"],
                         campaign=row["campaign"],
-                        cost=Decimal(str(row["cost"])),
-                        amount=Decimal(str(row["amount"])),
+                        cost=float(row["cost"]),
+                        amount=float(row["amount"]),
                         currency=row["currency"],
                         imported_at=imported_at,
                     )

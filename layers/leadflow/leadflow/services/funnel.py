@@ -165,7 +165,7 @@ def rebuild(today: date | None = None) -> dict[str, int]:
 
     rules = list(current_config().utm_rules)
     today = today or datetime.now(UTC).date()
-    totals: dict[tuple[str, str, str], dict[str, int]] = {}
+    totals: dict[tuple[str, str], dict[str, dict[str, int]]] = {}  # (dimension, day) → value → counter → n
     leads = 0
     earliest = latest = today
     for page in lead_id_pages():
@@ -181,10 +181,10 @@ def rebuild(today: date | None = None) -> dict[str, int]:
                 earliest = min(earliest, date.fromisoformat(change.day))
                 latest = max(latest, date.fromisoformat(change.day))
                 for dim, value in change.values.items():
-                    numbers = totals.setdefault((dim, change.day, value), {})
+                    numbers = totals.setdefault((dim, change.day), {}).setdefault(value, {})
                     for name, amount in change.increments().items():
                         numbers[name] = numbers.get(name, 0) + amount
     span = months(earliest, latest)
     cleared = sum(store.clear_counters(dim, span) for dim in DIMENSIONS)
-    written = store.write_counters((dim, day, value, numbers) for (dim, day, value), numbers in sorted(totals.items()))
+    written = store.write_counters((dim, day, 0, by_value) for (dim, day), by_value in sorted(totals.items()))
     return {"leads": leads, "cleared": cleared, "written": written, "months": len(span)}

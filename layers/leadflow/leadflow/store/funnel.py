@@ -1,14 +1,18 @@
 """Funnel counters, their per-record markers and imported spend: the only DynamoDB code of funnel analytics.
 
-Keys (one partition per dimension and month, so a report is a few Queries by key range whatever the
-number of leads, and a month's writes spread over 4 shards of the sort key):
-- counter  pk=FUNNEL#<dimension>#<YYYY-MM>   sk=<YYYY-MM-DD>#<shard 0-3>#<value>   in_/out_/h_ numbers (ADD)
-- marker   pk=FUNNELREC#<stream event id>    sk=FUNNELREC                          TTL 2 days
+Keys (one partition per dimension and month; one item per day and shard holds every value of the dimension,
+so a report reads days × 4 items per month partition, whatever the number of leads or of values):
+- counter  pk=FUNNEL#<dimension>#<YYYY-MM>   sk=<YYYY-MM-DD>#<shard 0-3>   `<value>|in_<stage>`, `<value>|out_<stage>`,
+           `<value>|h_<stage>_<bucket>` numbers (ADD)
+- marker   pk=FUNNELREC#<stream event id>    sk=FUNNELREC                 TTL 2 days
 - spend    pk=SPEND#<YYYY-MM>                sk=<YYYY-MM-DD>#<channel>#<campaign>   cost in the report currency
 
 A stream record is counted exactly once: its marker is put with attribute_not_exists in the same
 TransactWriteItems as the counter ADDs, so a redelivered record (same event id) changes nothing and a lost
-race with a concurrent transaction on the same counters is retried, never half-applied.
+race with a concurrent transaction on the same counters is retried, never half-applied. A record's writes
+go to one of 4 shards of the day (by its event id), which spreads concurrent transactions over 4 items.
+Counter attribute names are data (the values), so these items are written with the store's botocore client
+(the same one pynamodb uses) rather than a model with declared attributes.
 """
 
 from __future__ import annotations
@@ -18,121 +22,183 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from leadflow.domain.funnel import Change
 from leadflow.errors import StoreUnavailable
-from leadflow.store.models import FunnelCounterItem, FunnelMarkerItem, SpendItem, connection
+from leadflow.store.models import SpendItem, connection
 
 SHARDS = 4
 MARKER_SK = "FUNNELREC"
 MARKER_TTL_SECONDS = 2 * 86400  # a stream keeps records 24 hours: a redelivery always finds its marker
 ATTEMPTS = 8
+SEPARATOR = "|"  # `<value>|<counter>`: counter names never contain it, so the last one splits
 
 
 def counter_pk(dimension: str, month: str) -> str:
     return f"FUNNEL#{dimension}#{month}"
 
 
-def counter_sk(day: str, shard: int, value: str) -> str:
-    return f"{day}#{shard}#{value}"
+def counter_sk(day: str, shard: int) -> str:
+    return f"{day}#{shard}"
+
+
+def _table() -> str:
+    return SpendItem.Meta.table_name
+
+
+def _client():
+    return connection().client
 
 
 def _shard(record_id: str) -> int:
     return zlib.crc32(record_id.encode()) % SHARDS
 
 
+def _add(pk: str, sk: str, dimension: str, day: str, numbers: dict[str, int]) -> dict:
+    """One Update that ADDs `numbers` (attribute name → amount) to a counter item."""
+    names = {"#e": "entity", "#m": "dim", "#d": "day"}
+    values: dict[str, dict] = {":e": {"S": "funnel_counter"}, ":m": {"S": dimension}, ":d": {"S": day}}
+    adds = []
+    for i, (name, amount) in enumerate(numbers.items()):
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = {"N": str(amount)}
+        adds.append(f"#a{i} :a{i}")
+    return {
+        "TableName": _table(),
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "UpdateExpression": "SET #e = :e, #m = :m, #d = :d ADD " + ", ".join(adds),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
 def count_change(record_id: str, change: Change, now: float | None = None) -> bool:
     """Apply `change` once for the stream record `record_id`: True when counted now, False when it already was."""
     now = time.time() if now is None else now
     increments = change.increments()
-    month, shard = change.day[:7], _shard(record_id)
+    month, sk = change.day[:7], counter_sk(change.day, _shard(record_id))
+    marker = {
+        "TableName": _table(),
+        "Item": {
+            "pk": {"S": f"FUNNELREC#{record_id}"},
+            "sk": {"S": MARKER_SK},
+            "entity": {"S": "funnel_marker"},
+            "expires_at": {"N": str(int(now) + MARKER_TTL_SECONDS)},
+        },
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    items = [{"Put": marker}]
+    for dimension, value in change.values.items():
+        numbers = {f"{value}{SEPARATOR}{name}": n for name, n in increments.items()}
+        items.append({"Update": _add(counter_pk(dimension, month), sk, dimension, change.day, numbers)})
     for attempt in range(ATTEMPTS):
         try:
-            with TransactWrite(connection=connection()) as tx:
-                marker = FunnelMarkerItem(
-                    f"FUNNELREC#{record_id}",
-                    MARKER_SK,
-                    entity="funnel_marker",
-                    expires_at=int(now) + MARKER_TTL_SECONDS,
-                )
-                tx.save(marker, condition=FunnelMarkerItem.pk.does_not_exist())
-                for dimension, value in change.values.items():
-                    item = FunnelCounterItem(counter_pk(dimension, month), counter_sk(change.day, shard, value))
-                    actions = [
-                        FunnelCounterItem.entity.set("funnel_counter"),
-                        FunnelCounterItem.dim.set(dimension),
-                        FunnelCounterItem.day.set(change.day),
-                        FunnelCounterItem.value.set(value),
-                    ]
-                    actions += [getattr(FunnelCounterItem, name).add(n) for name, n in increments.items()]
-                    tx.update(item, actions=actions)
+            _client().transact_write_items(TransactItems=items)
             return True
-        except TransactWriteError as error:
-            reasons = [r.code if r is not None else None for r in (error.cancellation_reasons or [])]
+        except ClientError as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons") or []]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False  # this record was counted before (a redelivery or a retried batch)
             if attempt == ATTEMPTS - 1:
                 raise StoreUnavailable("The funnel counters could not be written; the record is retried.") from error
             time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
-        except PynamoDBException as error:
+        except BotoCoreError as error:
             raise StoreUnavailable("The funnel counters could not be written; the record is retried.") from error
     return False  # not reached
 
 
+def _query(pk: str, first: str | None = None, last: str | None = None, keys_only: bool = False) -> Iterator[dict]:
+    params: dict = {"TableName": _table(), "ExpressionAttributeValues": {":pk": {"S": pk}}}
+    if first is not None:
+        params["KeyConditionExpression"] = "pk = :pk AND sk BETWEEN :a AND :b"
+        params["ExpressionAttributeValues"].update({":a": {"S": first}, ":b": {"S": last}})
+    else:
+        params["KeyConditionExpression"] = "pk = :pk"
+    if keys_only:
+        params["ProjectionExpression"] = "pk, sk"
+    while True:
+        page = _client().query(**params)
+        yield from page.get("Items", [])
+        if not page.get("LastEvaluatedKey"):
+            return
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def counters(dimension: str, months: Iterable[str], first_day: str, last_day: str) -> Iterator[tuple[str, str, dict]]:
-    """`(day, value, numbers)` of every counter item of the dimension in [first_day, last_day]: one Query (and
-    its pages) per month partition."""
+    """`(day, value, numbers)` of the dimension in [first_day, last_day]: one Query (and its pages) per month."""
     try:
         for month in months:
-            condition = FunnelCounterItem.sk.between(f"{first_day}#", f"{last_day}#~")
-            for item in FunnelCounterItem.query(counter_pk(dimension, month), condition):
-                numbers = {
-                    name: int(value)
-                    for name, value in item.attribute_values.items()
-                    if name.startswith(("in_", "out_", "h_")) and value
-                }
-                yield item.day or item.sk[:10], item.value or item.sk.split("#", 2)[2], numbers
-    except PynamoDBException as error:
+            for item in _query(counter_pk(dimension, month), f"{first_day}#", f"{last_day}#~"):
+                day = item["sk"]["S"][:10]
+                by_value: dict[str, dict[str, int]] = {}
+                for name, typed in item.items():
+                    if SEPARATOR in name and "N" in typed:
+                        value, counter = name.rsplit(SEPARATOR, 1)
+                        by_value.setdefault(value, {})[counter] = int(typed["N"])
+                for value, numbers in by_value.items():
+                    yield day, value, numbers
+    except (ClientError, BotoCoreError) as error:
         raise StoreUnavailable("The funnel counters could not be read; retry shortly.") from error
 
 
-def write_counters(rows: Iterable[tuple[str, str, str, dict[str, int]]]) -> int:
-    """Batch-write `(dimension, day, value, numbers)` counter items (absolute numbers, shard 0)."""
-    written = 0
+def _batch_write(requests: Iterable[dict]) -> int:
+    done, chunk = 0, []
+    for request in requests:
+        chunk.append(request)
+        if len(chunk) == 25:
+            done += _write_chunk(chunk)
+            chunk = []
+    if chunk:
+        done += _write_chunk(chunk)
+    return done
+
+
+def _write_chunk(chunk: list[dict]) -> int:
+    pending, attempt = {_table(): chunk}, 0
+    while pending:
+        unprocessed = _client().batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        pending, attempt = unprocessed, attempt + 1
+        if pending:
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+    return len(chunk)
+
+
+def write_counters(rows: Iterable[tuple[str, str, int, dict[str, dict[str, int]]]]) -> int:
+    """Put counter items with absolute numbers: `(dimension, day, shard, {value: {counter: n}})` (rebuild, bench)."""
+
+    def requests() -> Iterator[dict]:
+        for dimension, day, shard, by_value in rows:
+            item = {
+                "pk": {"S": counter_pk(dimension, day[:7])},
+                "sk": {"S": counter_sk(day, shard)},
+                "entity": {"S": "funnel_counter"},
+                "dim": {"S": dimension},
+                "day": {"S": day},
+            }
+            for value, numbers in by_value.items():
+                for name, n in numbers.items():
+                    item[f"{value}{SEPARATOR}{name}"] = {"N": str(n)}
+            yield {"PutRequest": {"Item": item}}
+
     try:
-        with FunnelCounterItem.batch_write() as batch:
-            for dimension, day, value, numbers in rows:
-                batch.save(
-                    FunnelCounterItem(
-                        counter_pk(dimension, day[:7]),
-                        counter_sk(day, 0, value),
-                        entity="funnel_counter",
-                        dim=dimension,
-                        day=day,
-                        value=value,
-                        **numbers,
-                    )
-                )
-                written += 1
-    except PynamoDBException as error:
+        return _batch_write(requests())
+    except (ClientError, BotoCoreError) as error:
         raise StoreUnavailable("The funnel counters could not be written; retry shortly.") from error
-    return written
 
 
 def clear_counters(dimension: str, months: Iterable[str]) -> int:
     """Delete every counter item of the dimension in those months (rebuild starts from zero)."""
-    deleted = 0
     try:
-        with FunnelCounterItem.batch_write() as batch:
-            for month in months:
-                for item in FunnelCounterItem.query(counter_pk(dimension, month), attributes_to_get=["pk", "sk"]):
-                    batch.delete(item)
-                    deleted += 1
-    except PynamoDBException as error:
+        keys = [
+            {"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
+            for month in months
+            for item in _query(counter_pk(dimension, month), keys_only=True)
+        ]
+        return _batch_write(keys)
+    except (ClientError, BotoCoreError) as error:
         raise StoreUnavailable("The funnel counters could not be cleared; retry shortly.") from error
-    return deleted
 
 
 # ------------------------------------------------------------------------------------------------ spend

@@ -323,36 +323,8 @@ class AnyItem(_Table):
     other_lead_id = UnicodeAttribute(null=True)
 
 
-# Funnel counters (leadflow.store.funnel): per month partition and dimension, one item per day, shard and value,
-# holding `in_<stage>`, `out_<stage>` and `h_<stage>_<bucket>` numbers; a marker per counted stream record; spend.
-def _counter_attributes() -> dict:
-    from leadflow.domain.funnel import BUCKETS, STAGES
-
-    names = [f"{kind}_{s}" for s in STAGES for kind in ("in", "out")]
-    names += [f"h_{s}_{i}" for s in STAGES for i in range(len(BUCKETS) + 1)]
-    return {name: NumberAttribute(null=True) for name in names}
-
-
-FunnelCounterItem = type(
-    "FunnelCounterItem",
-    (_Table,),
-    {
-        "__doc__": "`FUNNEL#<dimension>#<YYYY-MM>` / `<day>#<shard>#<value>`: one day's counters of one value.",
-        "__module__": __name__,
-        "dim": UnicodeAttribute(null=True),
-        "day": UnicodeAttribute(null=True),
-        "value": UnicodeAttribute(null=True),
-        **_counter_attributes(),
-    },
-)
-
-
-class FunnelMarkerItem(_Table):
-    """`FUNNELREC#<stream event id>` / `FUNNELREC`: the record was counted (TTL, past the stream's 24 hours)."""
-
-    expires_at = NumberAttribute(null=True)
-
-
+# Funnel analytics (leadflow.store.funnel): imported ad spend. The counters themselves are items with one
+# number per value and stage (`<value>|in_mql`), written and read by leadflow.store.funnel on the same client.
 class SpendItem(_Table):
     """`SPEND#<YYYY-MM>` / `<day>#<channel>#<campaign>`: imported ad spend, in the report currency."""
 
@@ -366,8 +338,6 @@ class SpendItem(_Table):
 
 
 ALL_MODELS = (
-    FunnelCounterItem,
-    FunnelMarkerItem,
     SpendItem,
     LeadItem,
     TouchItem,

@@ -131,7 +131,10 @@ def render_table(report: dict) -> str:
         f"costs in {report['currency']}"
     )
     columns = f"{'group':<24}" + "".join(f"{s[:5]:>7}" for s in (*FUNNEL, "disqualified"))
-    columns += "".join(f"{label:>12}" for label in RATE_LABELS) + f"{'h L→M':>8}{'spend':>10}{'cost/MQL':>10}{'ROI':>8}"
+    columns += (
+        "".join(f"{label:>12}" for label in RATE_LABELS.values())
+        + f"{'h L→M':>8}{'spend':>10}{'cost/MQL':>10}{'ROI':>8}"
+    )
     lines = [head, columns]
     for row in [*report["rows"], {"group": "all", **report["totals"]}]:
         line = f"{str(row['group'])[:23]:<24}" + "".join(
@@ -178,7 +181,11 @@ def _funnel_svg(totals: dict) -> str:
         parts.append(
             f'<rect class="stage" data-stage="{stage}" data-count="{n}" x="{x:.1f}" y="{y}" width="{width:.1f}" '
             f'height="{bar_h}" fill="{COLOURS[stage]}"/>'
-            f'<text x="{WIDTH / 2}" y="{y + bar_h / 2 + 5}" text-anchor="middle" class="on-bar">{stage} {n}</text>'
+            + (
+                f'<text x="{WIDTH / 2}" y="{y + bar_h / 2 + 5}" text-anchor="middle" class="on-bar">{stage} {n}</text>'
+                if width >= 140
+                else f'<text x="{x + width + 8:.1f}" y="{y + bar_h / 2 + 5}">{stage} {n}</text>'
+            )
         )
     height = 10 + len(FUNNEL) * (bar_h + gap)
     return (

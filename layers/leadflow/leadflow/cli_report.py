@@ -130,7 +130,8 @@ def render_table(report: dict) -> str:
         f"funnel by {report['group_by']} ({report['attribution']} touch), {report['from']} to {report['to']}, "
         f"costs in {report['currency']}"
     )
-    columns = f"{'group':<24}" + "".join(f"{s[:5]:>7}" for s in (*FUNNEL, "disqualified"))
+    short = {"opportunity": "opp", "customer": "cust", "disqualified": "disq"}
+    columns = f"{'group':<24}" + "".join(f"{short.get(s, s):>7}" for s in (*FUNNEL, "disqualified"))
     columns += (
         "".join(f"{label:>12}" for label in RATE_LABELS.values())
         + f"{'h L→M':>8}{'spend':>10}{'cost/MQL':>10}{'ROI':>8}"

@@ -64,6 +64,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "CaptureCallbackFunction": CALLBACK_SECRETS,
     "CaptureEventsFunction": {EVENTS_SECRET},
     "LeadsApiFunction": set(),
+    "FunnelReportFunction": set(),
     "CrmPushRouterFunction": set(),
     "HubSpotPushFunction": {"crm/hubspot"},
     "SalesforcePushFunction": {"crm/salesforce"},
@@ -94,6 +95,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "CaptureCallbackFunction": tuple(f"{name}-??????" for name in sorted(CALLBACK_SECRETS)),
     "CaptureEventsFunction": (f"{EVENTS_SECRET}-??????",),
     "LeadsApiFunction": (),
+    "FunnelReportFunction": (),
     # CRM secrets reach only the push function of their own target
     "CrmPushRouterFunction": (),
     "HubSpotPushFunction": ("crm/hubspot-??????",),
@@ -140,6 +142,7 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
         "BatchWriteItem",
         "ConditionCheckItem",
     },
+    "FunnelReportFunction": {"Query"},  # counters and spend by key range (FUNNEL#*, SPEND#* leading keys)
     "CrmPushRouterFunction": set(),  # reads the stream only
     # current versions of the leads, the crm.<target> write-back, push timeline entries
     "HubSpotPushFunction": {"BatchGetItem", "UpdateItem", "PutItem"},

@@ -385,7 +385,22 @@ class CrmPendingItem(_Table):
     expires_at = NumberAttribute(null=True)
 
 
+# Funnel analytics (leadflow.store.funnel): imported ad spend. The counters themselves are items with one
+# number per value and stage (`<value>|in_mql`), written and read by leadflow.store.funnel on the same client.
+class SpendItem(_Table):
+    """`SPEND#<YYYY-MM>` / `<day>#<channel>#<campaign>`: imported ad spend, in the report currency."""
+
+    day = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute(null=True)
+    campaign = UnicodeAttribute(null=True)
+    cost = NumberAttribute(null=True)
+    amount = NumberAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    imported_at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS = (
+    SpendItem,
     LeadItem,
     TouchItem,
     KeyItem,

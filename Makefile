@@ -13,7 +13,7 @@ TBIN   := $(CURDIR)/$(TOOLS)/bin
 export TZ := UTC
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: help install tools run test pytest lint validate build lock bench clean
+.PHONY: help install tools chromium run test pytest lint validate build lock bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,7 +41,12 @@ run: install ## run LeadFlow locally with demo traffic (Ctrl-C to stop)
 
 test: install tools lint validate pytest ## install everything and run the whole suite
 
-pytest: install
+# Headless Chromium renders the funnel report page in its test (tests/e2e/test_report_page.py): Debian's package,
+# installed as root when /usr/bin/chromium is missing; nothing to do when it is there.
+chromium: ## install Debian's chromium for the report page test (a no-op when present)
+	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+pytest: install chromium
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: install ## ruff
@@ -94,7 +99,7 @@ lock: $(TBIN)/uv ## re-lock the layer (layers/leadflow/requirements.lock, with h
 		--custom-compile-command 'make lock' $(LOCK_FLAGS) -o layers/leadflow/requirements.lock
 
 bench: install ## benchmarks (ratios against a floor measured in the same run); fails when a target is missed
-	status=0; $(BIN)/python bench/cold_start.py || status=1; $(BIN)/python bench/capture.py || status=1; $(BIN)/python bench/scoring.py || status=1; $(BIN)/python bench/push.py || status=1; $(BIN)/python bench/journeys.py || status=1; $(BIN)/python bench/events.py || status=1; $(BIN)/python bench/routing.py || status=1; exit $$status
+	status=0; $(BIN)/python bench/cold_start.py || status=1; $(BIN)/python bench/capture.py || status=1; $(BIN)/python bench/scoring.py || status=1; $(BIN)/python bench/push.py || status=1; $(BIN)/python bench/journeys.py || status=1; $(BIN)/python bench/events.py || status=1; $(BIN)/python bench/routing.py || status=1; $(BIN)/python bench/report.py || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .hypothesis node_modules

@@ -342,6 +342,11 @@ class Events:
         )
         return Case(event, record=True)
 
+    def report_funnel(self) -> Case:
+        """GET /v1/reports/funnel: the operator's funnel report by source (counters of the leads captured)."""
+        event = self.build_event("GET", "/v1/reports/funnel?group_by=source", route_key="GET /v1/reports/funnel")
+        return Case(event, record=True)
+
     def capture_events(self) -> Case:
         """A signed delivery (Standard Webhooks, secret `events`) of two engagement events of a stored lead."""
         assert self.lead_id, "a capture runs first"
@@ -800,6 +805,7 @@ def main() -> int:
             "manage_leads",
             "manage_leads timeline",
             "manage_leads stage",
+            "report_funnel",
             "health",
         )
     }

@@ -13,6 +13,7 @@ from leadflow import yaml_config
 from leadflow.ads.config import conversion_config
 from leadflow.crm_feedback_config import configured_feedback
 from leadflow.errors import JourneyConfigInvalid, RoutingConfigInvalid, ScoringModelInvalid, UpstreamUnavailable
+from leadflow.funnel_config import current_config as funnel_config
 from leadflow.journey_config import configured_journeys
 from leadflow.routing_config import configured_routing
 from leadflow.scoring_model import current_model
@@ -25,6 +26,7 @@ JOURNEYS_PARAMETER = "/leadflow/dev/journeys"
 ROUTING_PARAMETER = "/leadflow/dev/routing"
 CONVERSIONS_PARAMETER = "/leadflow/dev/conversions"
 FEEDBACK_PARAMETER = "/leadflow/dev/crm-feedback"
+FUNNEL_PARAMETER = "/leadflow/dev/funnel"
 SETTINGS = ("FILE", "PARAMETER")
 
 
@@ -60,18 +62,25 @@ def _feedback(value_property: str) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
+def _funnel(customer_value: int) -> str:
+    doc = yaml.safe_load((REPO_INFRA / "funnel" / "default.yaml").read_text(encoding="utf-8"))
+    doc["customer_value"] = customer_value
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
 @pytest.fixture
 def layer_only(tmp_path, monkeypatch):
     """A deployed layer and nothing else: routing, conversions and CRM feedback defaults packaged (with their own
     values), no checkout's infra/ to fall back on, no development file named."""
     packaged = tmp_path / "defaults"
     shipped = {"routing": _routing("Packaged desk"), "conversions": _conversions(True, 3)}
-    for name, text in {**shipped, "crm_feedback": _feedback("packaged_amount")}.items():
+    for name, text in {**shipped, "crm_feedback": _feedback("packaged_amount"), "funnel": _funnel(4321)}.items():
         (packaged / name).mkdir(parents=True)
         (packaged / name / "default.yaml").write_text(text, encoding="utf-8")
     monkeypatch.setattr(yaml_config, "PACKAGED_DEFAULTS", packaged)
     monkeypatch.setattr(yaml_config, "REPOSITORY_INFRA", tmp_path / "no-checkout" / "infra")
-    for name in ("ROUTING", "CONVERSIONS", "CRM_FEEDBACK"):
+    monkeypatch.delenv("LEADFLOW_FUNNEL_CONFIG_FILE", raising=False)
+    for name in ("ROUTING", "CONVERSIONS", "CRM_FEEDBACK", "FUNNEL"):
         for setting in SETTINGS:
             monkeypatch.delenv(f"LEADFLOW_{name}_{setting}", raising=False)
     return packaged
@@ -184,18 +193,22 @@ def test_the_placeholder_runs_the_packaged_defaults_without_a_checkout(layer_onl
     client.put_parameter(Name=ROUTING_PARAMETER, Type="String", Tier="Advanced", Value="default")
     client.put_parameter(Name=CONVERSIONS_PARAMETER, Type="String", Tier="Advanced", Value="default\n")
     client.put_parameter(Name=FEEDBACK_PARAMETER, Type="String", Tier="Advanced", Value="default")
+    client.put_parameter(Name=FUNNEL_PARAMETER, Type="String", Tier="Advanced", Value="default")
     monkeypatch.setenv("LEADFLOW_ROUTING_PARAMETER", ROUTING_PARAMETER)
     monkeypatch.setenv("LEADFLOW_CONVERSIONS_PARAMETER", CONVERSIONS_PARAMETER)
     monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_PARAMETER", FEEDBACK_PARAMETER)
+    monkeypatch.setenv("LEADFLOW_FUNNEL_PARAMETER", FUNNEL_PARAMETER)
 
-    # When the routing, conversions and CRM feedback functions load their configuration
+    # When the routing, conversions, CRM feedback and funnel functions load their configuration
     routing, conversions, feedback = configured_routing(), conversion_config(), configured_feedback()
+    funnel = funnel_config()
 
     # Then they run the packaged copies (no manual step after the deploy, no "holds the placeholder" failure)
     assert routing.owners["enterprise_lead"].name == "Packaged desk"
     assert routing.rules[-1].default
     assert (conversions.platforms["meta"].enabled, conversions.platforms["meta"].window_days) == (True, 3)
     assert feedback.value_property == "packaged_amount"
+    assert funnel.settings.customer_value == 4321 and funnel.utm_rules
 
 
 def test_routing_and_conversions_parameters_override_the_packaged_defaults(layer_only, ssm, monkeypatch):
@@ -213,6 +226,9 @@ def test_routing_and_conversions_parameters_override_the_packaged_defaults(layer
     client.put_parameter(Name=FEEDBACK_PARAMETER, Type="String", Tier="Advanced", Value=_feedback("deal_value"))
     monkeypatch.setenv("LEADFLOW_CRM_FEEDBACK_PARAMETER", FEEDBACK_PARAMETER)
     assert configured_feedback().value_property == "deal_value"
+    client.put_parameter(Name=FUNNEL_PARAMETER, Type="String", Tier="Advanced", Value=_funnel(999))
+    monkeypatch.setenv("LEADFLOW_FUNNEL_PARAMETER", FUNNEL_PARAMETER)
+    assert funnel_config().settings.customer_value == 999
 
     # and an edit reaches the warm function after the max age, without a deploy
     client.put_parameter(Name=ROUTING_PARAMETER, Value=_routing("Edited desk"), Overwrite=True)

@@ -10,6 +10,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
 from leadflow.services import crm_feedback
@@ -339,9 +340,13 @@ def test_an_event_for_an_unknown_contact_is_kept_and_applied_when_the_push_links
     assert post_hubspot(api, [sql]).json["results"][0]["status"] == "duplicate"
 
 
-def test_erasing_a_lead_removes_its_crm_link(api, aws):
+def test_erasing_a_lead_removes_its_crm_link(api, aws, monkeypatch):
     # Given a lead the push wrote back as HubSpot contact 4004 (crm.hubspot on the lead and its link item)
+    # (erasure queues the contact's deletion in HubSpot on the target's push queue)
     from leadflow.store import push as push_store
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    monkeypatch.setenv("LEADFLOW_HUBSPOT_QUEUE_URL", sqs.create_queue(QueueName="hubspot-push")["QueueUrl"])
 
     lead_id = api.post_form("website", {"email": "eve@erased.example.org"}).json["lead_id"]
     push_store.record_push(lead_id, "hubspot", crm_id="4004", version=1, synced_at="2026-11-29T10:00:00.000Z")

@@ -238,3 +238,25 @@ def test_crm_feedback_functions_call_only_granted_actions(api, recorder, templat
         crm_feedback.retry_messages([{"body": json.dumps({"pending": "CRMPENDING#hubspot#record#3999"})}])
     assert crm_feedback.store.pending_events("CRMPENDING#hubspot#record#3999") == []
     _assert_granted(template, "CrmFeedbackRetryFunction", called)
+
+
+def test_funnel_counting_and_report_call_only_granted_actions(api, recorder, template):
+    from leadflow.config import settings
+    from tests.integration.test_funnel_report import deliver
+    from tests.support.funnel import stream_records
+
+    api.post_form("website", {"email": "funnel@acme.io", "utm_source": "zhihu"})
+    records = stream_records(settings().table_name)
+
+    # When the journey router counts the new lead's record (marker + counter ADDs in one transaction)
+    with recorder.calls() as called:
+        deliver(records)
+    # Then what it called is granted to JourneyRouterFunction
+    assert {"PutItem", "UpdateItem"} <= called
+    _assert_granted(template, "JourneyRouterFunction", called)
+
+    # And the report's reads are granted to FunnelReportFunction
+    with recorder.calls() as called:
+        assert api.request("GET", "/v1/reports/funnel?group_by=utm_source").status == 200
+    assert called == {"Query"}
+    _assert_granted(template, "FunnelReportFunction", called)

@@ -47,3 +47,24 @@ def test_a_valid_journey_configuration_loads_without_jsonschema():
     )
     # Then the stdlib fast path answered: jsonschema (only for documents it does not call valid) is not loaded
     assert done.returncode == 0, done.stderr
+
+
+def test_planning_a_new_leads_first_touch_loads_neither_phone_metadata_nor_the_scoring_model():
+    # Given a new lead with a phone number, eligible for the shipped default journey
+    # When the journey router plans its first state (what a new lead's stream record costs it)
+    done = _run(
+        """
+        import sys
+        from leadflow.services import journeys
+        lead = {"lead_id": "L1", "lifecycle_stage": "lead", "consent": {"email": True}, "email": "a@example.org",
+                "phone": "+4915123456789", "country": "DE"}
+        journey = journeys.eligible_journey(lead)
+        assert journey is not None and journeys.first_state(lead, journey, 1)["route"] == "wait"
+        loaded = sorted(m for m in sys.modules if m.startswith(("phonenumbers", "leadflow.domain.scoring_model")))
+        assert loaded == [], f"loaded for a plan that needs no time zone nor a configuration error: {loaded}"
+        """
+    )
+    # Then neither phonenumbers (the lead's time zone is only needed by a local-time wait, quiet hours and
+    # the cap, all decided by the Touch task) nor the scoring model module (only a broken file's errors
+    # need its path formatting) is imported
+    assert done.returncode == 0, done.stderr

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 
 from leadflow.domain.journey import (
+    Condition,
     SendPolicy,
     Touch,
     Wait,
     exit_reason,
+    field_holds,
     is_eligible,
     lead_time_zone,
     next_allowed_time,
@@ -61,6 +64,39 @@ def test_the_shipped_configuration_loads_with_one_default_journey():
             "      - wait: {until_event: email_click, timeout_days: 3}\n"
             "      - touch: {id: a, channel: sms, template: t}\n",
             "j.yaml:5: journeys[0].steps[0].wait: a journey starts with a touch or a time wait",
+        ),
+        (
+            "templates: {t: {body: b}}\njourneys:\n  - name: x\n    steps:\n"
+            "      - touch: {id: a, channel: sms, template: t}\n"
+            "      - branch:\n          if: {field: scor.total, at_least: 40}\n"
+            "          then: [{touch: {id: b, channel: sms, template: t}}]\n",
+            "j.yaml:7: journeys[0].steps[1].branch.if.field: 'scor.total' is not a lead field a branch can test",
+        ),
+        (
+            "templates: {t: {body: b}}\njourneys:\n  - name: x\n    steps:\n"
+            "      - touch: {id: a, channel: sms, template: t}\n"
+            "      - branch:\n          if: {event: email_clik}\n"
+            "          then: [{touch: {id: b, channel: sms, template: t}}]\n",
+            "j.yaml:7: journeys[0].steps[1].branch.if.event:",
+        ),
+        (
+            "templates: {t: {body: b}}\njourneys:\n  - name: x\n    steps:\n"
+            "      - touch: {id: a, channel: sms, template: t}\n"
+            "      - branch:\n          if: {field: persona, equals: cto, in: [cfo]}\n"
+            "          then: [{touch: {id: b, channel: sms, template: t}}]\n",
+            "j.yaml:7: journeys[0].steps[1].branch.if: a field needs exactly one of equals, in, at_least",
+        ),
+        (
+            "templates: {t: {body: b}}\njourneys:\n  - name: x\n    steps:\n"
+            "      - touch: {id: a, channel: sms, template: t}\n"
+            "      - branch:\n          if: {field: persona, exists: true}\n"
+            "          then: [{touch: {id: b, channel: sms, template: nope}}]\n",
+            "j.yaml:8: journeys[0].steps[1].branch.then[0].touch.template: no template nope in templates",
+        ),
+        (
+            "templates: {t: {body: b}}\njourneys:\n  - name: x\n    steps:\n"
+            "      - touch: {id: a, channel: webhook, template: t}\n",
+            "j.yaml:5: journeys[0].steps[0].touch.channel: a webhook touch needs webhook.url",
         ),
     ],
 )
@@ -150,3 +186,59 @@ def test_a_wait_until_a_local_time_ends_at_that_time_in_the_leads_zone():
     steps = (journey.steps[0], Wait(86400, time(9, 30)), journey.steps[2])
     plan = plan_from(replace(journey, steps=steps), 1, MONDAY_10, lead_time_zone({"country": "JP"}, POLICY))
     assert plan.at == datetime(2026, 3, 4, 0, 30, tzinfo=UTC)  # 09:30 Tokyo on Wednesday
+
+
+BRANCHING = """
+templates: {t: {body: b}}
+journeys:
+  - name: x
+    steps:
+      - touch: {id: a, channel: sms, template: t}
+      - branch:
+          if: {field: score.total, at_least: 40}
+          then:
+            - touch: {id: hot, channel: sms, template: t}
+          else:
+            - wait: {days: 1}
+            - touch: {id: cold, channel: sms, template: t}
+      - touch: {id: last, channel: sms, template: t}
+"""
+
+
+def test_a_branch_is_decided_where_it_is_reached_and_its_then_steps_skip_the_else_steps():
+    # Given a journey with a branch on the score after its first touch (compiled to flat steps)
+    journey = load_journeys(BRANCHING, "b.yaml").journeys["x"]
+    zone = lead_time_zone({}, POLICY)
+
+    def plan(score: int, step: int = 1):
+        holds = lambda condition: field_holds(condition, {"score": {"total": score}})  # noqa: E731
+        return plan_from(journey, step, MONDAY_10, zone, holds)
+
+    # Then a hot lead goes to `hot` at once, and after it straight to `last` (over the else steps)
+    hot = plan(45)
+    assert (hot.route, journey.steps[hot.step].id, hot.at) == ("wait", "hot", MONDAY_10)
+    after_hot = plan(45, hot.step + 1)
+    assert (journey.steps[after_hot.step].id, after_hot.at) == ("last", MONDAY_10)
+    # And a cold lead waits a day for `cold`
+    cold = plan(10)
+    assert (journey.steps[cold.step].id, cold.at) == ("cold", MONDAY_10 + timedelta(days=1))
+    # And without a decider (the stream's router) the plan stops at the branch, for the task to decide it
+    undecided = plan_from(journey, 1, MONDAY_10, zone)
+    assert (undecided.route, undecided.step, undecided.at) == ("wait", 1, MONDAY_10)
+
+
+@pytest.mark.parametrize(
+    ("condition", "lead", "expected"),
+    [
+        (Condition(field="persona", equals="cto"), {"persona": "cto"}, True),
+        (Condition(field="persona", equals="cto"), {}, False),
+        (Condition(field="attributes.industry", one_of=("software",)), {"attributes": {"industry": "software"}}, True),
+        (Condition(field="score.total", at_least=40), {"score": {"total": Decimal("40")}}, True),
+        (Condition(field="score.total", at_most=39), {"score": {"total": 40}}, False),
+        (Condition(field="score.total", at_least=40), {"score": {}}, False),
+        (Condition(field="consent.sms", equals=True), {"consent": {"sms": {"granted": True}}}, True),
+        (Condition(field="owner", exists=False), {}, True),
+    ],
+)
+def test_a_lead_data_condition_reads_the_lead_as_stored(condition, lead, expected):
+    assert field_holds(condition, lead) is expected

@@ -78,6 +78,37 @@ def test_successful_transaction_writes_every_item_and_the_stream(table):
     assert [r["eventName"] for r in records] == ["INSERT", "INSERT"]
 
 
+def _add(pk: str) -> dict:
+    return {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": pk}},
+            "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
+
+
+def test_updates_apply_with_the_puts_and_not_at_all_when_a_condition_fails(table):
+    # Given a marker already put (a record counted before)
+    table.transact_write_items(TransactItems=[_put("marker"), _add("counter")])
+    # When the same transaction comes again, and a new one
+    with pytest.raises(ClientError) as raised:
+        table.transact_write_items(TransactItems=[_put("marker"), _add("counter")])
+    table.transact_write_items(TransactItems=[_put("marker2"), _add("counter")])
+    # Then the repeated one changed nothing and the counter counts each transaction that passed once
+    assert [r["Code"] for r in raised.value.response["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
+    assert table.get_item(TableName="t", Key={"pk": {"S": "counter"}})["Item"]["n"] == {"N": "2"}
+
+
+def test_a_refused_update_expression_undoes_the_writes_before_it(table):
+    table.put_item(TableName="t", Item={"pk": {"S": "b"}, "n": {"S": "text"}})
+    with pytest.raises(ClientError):
+        table.transact_write_items(TransactItems=[_put("a"), _add("b")])  # ADD to a string: refused by moto
+    assert "Item" not in table.get_item(TableName="t", Key={"pk": {"S": "a"}})
+    assert table.get_item(TableName="t", Key={"pk": {"S": "b"}})["Item"]["n"] == {"S": "text"}
+
+
 def test_two_actions_on_one_item_are_rejected(table):
     with pytest.raises(ClientError) as raised:
         table.transact_write_items(TransactItems=[_put("a"), _put("a", new_only=False)])

@@ -67,6 +67,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "CaptureCallbackFunction": CALLBACK_SECRETS,
     "CaptureEventsFunction": {EVENTS_SECRET},
     "LeadsApiFunction": set(),
+    "FunnelReportFunction": set(),
     "CrmPushRouterFunction": set(),
     "HubSpotPushFunction": {"crm/hubspot"},
     "SalesforcePushFunction": {"crm/salesforce"},
@@ -76,7 +77,7 @@ SECRETS_USED: dict[str, set[str]] = {
     "MetaConversionFunction": {_module_secret("leadflow.ads.meta")},
     "BaiduConversionFunction": {_module_secret("leadflow.ads.baidu")},
     "TencentConversionFunction": {_module_secret("leadflow.ads.tencent")},
-    "RunJourneyFunction": set(),
+    "RunJourneyFunction": {"journeys/webhook"},
     "JourneyRouterFunction": set(),
     "RouteLeadsFunction": set(),
     "RoutingSlaFunction": set(),
@@ -97,6 +98,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "CaptureCallbackFunction": tuple(f"{name}-??????" for name in sorted(CALLBACK_SECRETS)),
     "CaptureEventsFunction": (f"{EVENTS_SECRET}-??????",),
     "LeadsApiFunction": (),
+    "FunnelReportFunction": (),
     # CRM secrets reach only the push function of their own target
     "CrmPushRouterFunction": (),
     "HubSpotPushFunction": ("crm/hubspot-??????",),
@@ -107,7 +109,7 @@ SECRETS_ALLOWED: dict[str, tuple[str, ...]] = {
     "MetaConversionFunction": ("ads/meta-??????",),
     "BaiduConversionFunction": ("ads/baidu-??????",),
     "TencentConversionFunction": ("ads/tencent-??????",),
-    "RunJourneyFunction": (),
+    "RunJourneyFunction": ("journeys/webhook-??????",),
     "JourneyRouterFunction": (),
     "RouteLeadsFunction": (),
     "RoutingSlaFunction": (),
@@ -126,7 +128,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureWebhookFunction": _CAPTURE,
     "FetchLeadsFunction": _CAPTURE,
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
-    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem"},  # the lead, its journey map, a timeline entry
+    # the lead, its journey map, a timeline entry, the send ledger; Query: a branch on a past event
+    "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem", "Query"},
     "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
     # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#;
     # a journey waiting for the event: its journey map (UpdateItem) and timeline entry
@@ -142,6 +145,7 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
         "BatchWriteItem",
         "ConditionCheckItem",
     },
+    "FunnelReportFunction": {"Query"},  # counters and spend by key range (FUNNEL#*, SPEND#* leading keys)
     "CrmPushRouterFunction": set(),  # reads the stream only
     # current versions of the leads, the crm.<target> write-back, push timeline entries
     "HubSpotPushFunction": {"BatchGetItem", "UpdateItem", "PutItem"},
@@ -401,11 +405,14 @@ def test_the_step_functions_check_refuses_a_wider_resource(template):
 
 # ------------------------------------------------------------------------------------------------- SSM
 _JOURNEYS = "JourneysParameter"  # leadflow.services.journeys: enrol, touch, and resume on an awaited event
+_FUNNEL = "FunnelConfigParameter"  # leadflow.funnel_config: UTM rules at capture, settings of the report
 # function → the SSM parameters (logical ids) its code reads, each through LEADFLOW_<NAME>_PARAMETER
 SSM_ALLOWED: dict[str, set[str]] = {
-    "CaptureFormFunction": {"FormsRegistryParameter", "ScoringModelParameter"},
-    "CaptureWebhookFunction": {"FormsRegistryParameter", "WebhooksConfigParameter", "ScoringModelParameter"},
-    "FetchLeadsFunction": {"ScoringModelParameter"},
+    # capture: the form registry / provider configuration, the scoring model, the funnel's UTM rules
+    "CaptureFormFunction": {"FormsRegistryParameter", "ScoringModelParameter", _FUNNEL},
+    "CaptureWebhookFunction": {"FormsRegistryParameter", "WebhooksConfigParameter", "ScoringModelParameter", _FUNNEL},
+    "FetchLeadsFunction": {"ScoringModelParameter", _FUNNEL},
+    "FunnelReportFunction": {_FUNNEL},  # currency, customer value, reference bands, targets
     "CaptureEventsFunction": {"ScoringModelParameter", _JOURNEYS},
     "RunJourneyFunction": {_JOURNEYS},
     "JourneyRouterFunction": {_JOURNEYS},
@@ -464,6 +471,7 @@ def test_each_function_reads_exactly_the_configuration_parameters_its_code_loads
         ("RoutingRulesParameter", "LEADFLOW_ROUTING_PARAMETER", "RouteLeadsFunction"),
         ("ConversionsConfigParameter", "LEADFLOW_CONVERSIONS_PARAMETER", "CrmPushRouterFunction"),
         ("CrmFeedbackParameter", "LEADFLOW_CRM_FEEDBACK_PARAMETER", "CrmFeedbackFunction"),
+        (_FUNNEL, "LEADFLOW_FUNNEL_PARAMETER", "FunnelReportFunction"),
     ],
 )
 def test_each_yaml_configuration_parameter_is_written_with_the_placeholder(template, parameter, variable, reader):

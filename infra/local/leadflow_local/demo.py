@@ -585,7 +585,20 @@ def funnel(url: str, emails: list[str]) -> str:
         lines.append(f"  {source:<22}{sum(counts.values()):>6}{cells}")
     lines.append(f"  {'all':<22}{len(leads):>6}" + "".join(f"{total[s]:>{width[s]}}" for s in stages))
     lines += crm_pushes(url, leads)
+    lines += funnel_report(url)
     return "\n".join(lines)
+
+
+def funnel_report(url: str) -> list[str]:
+    """The same funnel from the stream's counters (`GET /v1/reports/funnel`, what `leadflow report funnel` prints)."""
+    from leadflow.cli_report import render_table
+
+    status, doc, _ = _send(url, Shot("report", "GET", "/v1/reports/funnel?group_by=source", b"", {}))
+    if status != 200 or not isinstance(doc, dict):
+        return [f"  funnel report: HTTP {status}"]
+    return ["", "funnel report from the stream's counters (leadflow report funnel):"] + [
+        "  " + line for line in render_table(doc).splitlines()
+    ]
 
 
 PUSH_STAGES = ("mql", "sql", "opportunity", "customer")

@@ -10,7 +10,7 @@ changes what the two adaptations below rely on:
 2. Transactions without a whole-table copy. moto deep-copies every table a transaction touches (its stream
    included) before applying it, which makes each transaction O(table size): a local stack slows down as
    leads accumulate. `install()` swaps in an equivalent that checks every condition first and writes only
-   when all pass (DynamoDB's all-or-nothing), falling back to moto's own code for Update actions.
+   when all pass (DynamoDB's all-or-nothing), Update actions included (the funnel counters' ADDs).
 3. Step Functions journeys (section at the end, `install_stepfunctions`). moto runs Amazon States Language
    in its executing backend (config `{"stepfunctions": {"execute_state_machine": True}}`: `mock_aws(config=...)`
    in process, `enable_stepfunctions_execution(endpoint)` for the server), but invokes Lambda tasks through
@@ -27,6 +27,7 @@ changes what the two adaptations below rely on:
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,7 +48,7 @@ def install() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if any("Update" in item or len(item) != 1 for item in transact_items) or len(transact_items) > 100:
+        if any(len(item) != 1 for item in transact_items) or len(transact_items) > 100:
             return original(self, transact_items)
         _check_then_write(self, transact_items)
 
@@ -96,11 +97,30 @@ def _check_then_write(backend: Any, transact_items: list[dict[str, Any]]) -> Non
         plan.append((op_type, table_name, key, op))
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)
-    for op_type, table_name, key, op in plan:
-        if op_type == "Put":
-            backend.put_item(table_name, op["Item"])
-        elif op_type == "Delete":
-            backend.delete_item(table_name, key)
+    # Only the items of the transaction are kept for an undo (moto's own copies every table first): an update
+    # expression moto refuses after the checks (a programming error, not a race) leaves nothing half-written.
+    before = [(table_name, key, copy.deepcopy(backend.get_item(table_name, key))) for _, table_name, key, _ in plan]
+    try:
+        for op_type, table_name, key, op in plan:
+            if op_type == "Put":
+                backend.put_item(table_name, op["Item"])
+            elif op_type == "Delete":
+                backend.delete_item(table_name, key)
+            elif op_type == "Update":
+                backend.update_item(
+                    table_name,
+                    key,
+                    op["UpdateExpression"],
+                    op.get("ExpressionAttributeNames") or {},
+                    op.get("ExpressionAttributeValues") or {},
+                )
+    except Exception:
+        for table_name, key, item in before:
+            if item is None:
+                backend.delete_item(table_name, key)
+            else:
+                backend.put_item(table_name, item.to_json()["Attributes"])
+        raise
 
 
 class SerialisedApp:

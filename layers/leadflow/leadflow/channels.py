@@ -8,11 +8,8 @@ AWS_ENDPOINT_URL_* variables).
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
-import uuid
 from functools import cache
 from typing import Any
 
@@ -59,19 +56,59 @@ def send_sms(*, to: str, body: str) -> str:
     return str(response["MessageId"])
 
 
-def webhook_headers(secret: str, payload: bytes, message_id: str | None = None, now: float | None = None) -> dict:
-    """Standard Webhooks signature headers: HMAC-SHA256 over `id.timestamp.body` with the base64 secret."""
-    message_id = message_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = str(int(now if now is not None else time.time()))
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = hmac.new(key, f"{message_id}.{timestamp}.".encode() + payload, hashlib.sha256).digest()
-    return {
+class ChannelUnavailable(Exception):
+    """The channel did not take the touch this time (timeout, 408/429/5xx): the state machine retries the
+    task (Retry on this error name), and nothing was sent."""
+
+
+class ChannelRefused(Exception):
+    """The channel refused the touch for good (another 4xx, a redirect): nothing was sent; not retried."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}")
+
+
+WEBHOOK_SECRET = "journeys/webhook"
+WEBHOOK_URL_VARIABLE = "LEADFLOW_JOURNEY_WEBHOOK_URL"
+WEBHOOK_TIMEOUT = 5.0  # seconds; RunJourneyFunction's Timeout (20 s) leaves room for the store writes
+
+
+def webhook_url(configured: str | None) -> str:
+    """The journeys' webhook endpoint: `LEADFLOW_JOURNEY_WEBHOOK_URL` if set, else the configuration's."""
+    import os
+
+    url = os.environ.get(WEBHOOK_URL_VARIABLE) or configured
+    if not url:
+        from leadflow.errors import ConfigurationError
+
+        raise ConfigurationError("A webhook touch needs webhook.url (or LEADFLOW_JOURNEY_WEBHOOK_URL).")
+    return url
+
+
+def send_webhook(*, url: str, message_id: str, event: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT) -> str:
+    """One Standard Webhooks signed POST of `event`; `message_id` is the `webhook-id`, the same on every retry
+    of the touch, so the receiver can drop a duplicate. Signed with every key of the `journeys/webhook` secret
+    (current first, while rotating). Returns the webhook id; raises ChannelUnavailable or ChannelRefused."""
+    from leadflow.crm.webhook import sign  # the one Standard Webhooks signer of outbound webhooks
+    from leadflow.http import ApiError, request
+    from leadflow.secrets import secret_list
+
+    keys = [base64.b64decode(value.removeprefix("whsec_")) for value in secret_list(WEBHOOK_SECRET)]
+    body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
         "webhook-id": message_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": "v1," + base64.b64encode(signed).decode(),
-        "content-type": "application/json",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(keys, message_id, timestamp, body),
     }
-
-
-def webhook_body(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+    try:
+        answer = request("journey-webhook", "POST", url, data=body, headers=headers, timeout=timeout)
+    except ApiError as exc:
+        raise ChannelUnavailable("The journey webhook did not answer.") from exc
+    if answer.ok:
+        return message_id
+    if answer.status in (408, 425, 429) or answer.status >= 500:
+        raise ChannelUnavailable(f"The journey webhook answered HTTP {answer.status}.")
+    raise ChannelRefused(answer.status)

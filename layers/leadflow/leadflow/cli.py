@@ -577,7 +577,15 @@ def main(argv: list[str] | None = None) -> int:
     outbox.add_argument("--table", default=os.environ.get("LEADFLOW_TABLE_NAME"))
     outbox.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="embedded AWS locally")
 
+    from leadflow.cli_report import add_commands as add_report_commands
+
+    add_report_commands(commands, DEFAULT_URL)  # report funnel|rebuild, spend import (leadflow/cli_report.py)
+
     args = parser.parse_args(argv)
+    if args.command in ("report", "spend"):
+        from leadflow.cli_report import run as report_run
+
+        return report_run(args)
     if args.command == "score":
         return _score(args)
     if args.command == "route":

@@ -126,3 +126,17 @@ class CrmFeedbackConfigInvalid(ConfigProblems):
     """The CRM feedback configuration refused at load: 'file:line: field.path: message' lines."""
 
     what = "CRM feedback configuration"
+
+
+class FunnelConfigInvalid(ConfigProblems):
+    """The funnel configuration (UTM rules, targets, currency) refused at load: 'file:line: field: message'."""
+
+    what = "funnel configuration"
+
+
+class ReportQueryInvalid(BadRequest):
+    """A report asked for an unknown dimension or attribution, or a bad date range: 400 naming the fields."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))

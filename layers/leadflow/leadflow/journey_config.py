@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from leadflow.domain.journey import EXIT_STAGES, Entry, Journey, SendPolicy, Touch, Wait
+from leadflow.domain.journey import (
+    EXIT_STAGES,
+    Branch,
+    Condition,
+    Entry,
+    Journey,
+    Jump,
+    SendPolicy,
+    Touch,
+    Wait,
+    is_lead_field,
+)
 from leadflow.errors import JourneyConfigInvalid
 from leadflow.yaml_config import config_text, default_file, parse, read, render, schema_problems
 
@@ -83,6 +94,93 @@ def _zone_problem(name: str) -> str | None:
     return None
 
 
+Step = Touch | Wait | Branch | Jump
+FIELD_TESTS = ("equals", "in", "at_least", "at_most", "exists")
+
+
+def _compile_steps(
+    raw_steps: list[dict],
+    where: tuple,
+    steps: list[Step],
+    templates: dict,
+    problems: list[tuple[tuple, str]],
+    webhook: bool,
+) -> None:
+    """Append `raw_steps` to the flat `steps`: a branch becomes Branch (→ its `else`), its `then` steps, a Jump
+    over its `else` steps (when it has some), then those."""
+    for s, step in enumerate(raw_steps):
+        here = (*where, s)
+        if "touch" in step:
+            touch = step["touch"]
+            names = [f"{touch['template']}_{v}" for v in touch.get("variants", {})] or [touch["template"]]
+            missing = [n for n in names if n not in templates]
+            if missing:
+                problems.append(((*here, "touch", "template"), f"no template {', '.join(missing)} in templates"))
+            elif touch["channel"] == "email" and any("subject" not in templates[n] for n in names):
+                problems.append(((*here, "touch", "template"), "an email template needs a subject"))
+            if len(touch.get("variants", {})) == 1:
+                problems.append(((*here, "touch", "variants"), "a split needs two variants or more"))
+            if touch["channel"] == "webhook" and not webhook:
+                problems.append(((*here, "touch", "channel"), "a webhook touch needs webhook.url"))
+            steps.append(
+                Touch(touch["id"], touch["channel"], touch["template"], tuple(touch.get("variants", {}).items()))
+            )
+        elif "branch" in step:
+            branch = step["branch"]
+            condition = _condition(branch["if"], (*here, "branch", "if"), problems)
+            at = len(steps)
+            steps.append(Branch(condition, -1))
+            _compile_steps(branch["then"], (*here, "branch", "then"), steps, templates, problems, webhook)
+            if branch.get("else"):
+                jump = len(steps)
+                steps.append(Jump(-1))
+                steps[at] = Branch(condition, len(steps))
+                _compile_steps(branch["else"], (*here, "branch", "else"), steps, templates, problems, webhook)
+                steps[jump] = Jump(len(steps))
+            else:
+                steps[at] = Branch(condition, len(steps))
+        else:
+            wait = step["wait"]
+            seconds = wait.get("days", 0) * 86400 + wait.get("hours", 0) * 3600
+            if "until_event" in wait:
+                if "timeout_days" not in wait:
+                    problems.append(((*here, "wait"), "until_event needs timeout_days"))
+                seconds = wait.get("timeout_days", 0) * 86400
+            elif "timeout_days" in wait:
+                problems.append(((*here, "wait", "timeout_days"), "only with until_event"))
+            if not wait:
+                problems.append(((*here, "wait"), "days, hours, a local time or an event"))
+            local = _clock(wait["until_local_time"]) if "until_local_time" in wait else None
+            steps.append(Wait(seconds or None, local, wait.get("until_event")))
+
+
+def _condition(raw: dict, where: tuple, problems: list[tuple[tuple, str]]) -> Condition:
+    """A branch's `if`: a lead field with exactly one test, or an event (optionally `within_days`)."""
+    tests = [name for name in FIELD_TESTS if name in raw]
+    if "event" in raw:
+        for name in ("field", *tests):
+            if name in raw:
+                problems.append(((*where, name), "a branch tests a lead field or an event, not both"))
+        return Condition(event=raw["event"], within_days=raw.get("within_days"))
+    if "field" not in raw:
+        problems.append((where, "a branch needs a field (lead data) or an event"))
+        return Condition(field="")
+    if not is_lead_field(raw["field"]):
+        problems.append(((*where, "field"), f"{raw['field']!r} is not a lead field a branch can test"))
+    if len(tests) != 1:
+        problems.append((where, f"a field needs exactly one of {', '.join(FIELD_TESTS)}"))
+    if "within_days" in raw:
+        problems.append(((*where, "within_days"), "only with event"))
+    return Condition(
+        field=raw["field"],
+        equals=raw.get("equals"),
+        one_of=tuple(raw.get("in", ())),
+        at_least=raw.get("at_least"),
+        at_most=raw.get("at_most"),
+        exists=raw.get("exists"),
+    )
+
+
 def _compile(document: dict[str, Any]) -> tuple[JourneyConfig | None, list[tuple[tuple, str]]]:
     """Checks the schema cannot express (names unique, templates exist, zones real), then the dataclasses."""
     problems: list[tuple[tuple, str]] = []
@@ -112,41 +210,14 @@ def _compile(document: dict[str, Any]) -> tuple[JourneyConfig | None, list[tuple
         where = ("journeys", j)
         if raw["name"] in journeys:
             problems.append(((*where, "name"), f"{raw['name']!r} is already the name of another journey"))
-        steps: list[Touch | Wait] = []
-        for s, step in enumerate(raw["steps"]):
-            if "touch" in step:
-                touch = step["touch"]
-                names = [f"{touch['template']}_{v}" for v in touch.get("variants", {})] or [touch["template"]]
-                missing = [n for n in names if n not in templates]
-                if missing:
-                    problems.append(
-                        ((*where, "steps", s, "touch", "template"), f"no template {', '.join(missing)} in templates")
-                    )
-                elif touch["channel"] == "email" and any("subject" not in templates[n] for n in names):
-                    problems.append(((*where, "steps", s, "touch", "template"), "an email template needs a subject"))
-                if len(touch.get("variants", {})) == 1:
-                    problems.append(((*where, "steps", s, "touch", "variants"), "a split needs two variants or more"))
-                steps.append(
-                    Touch(touch["id"], touch["channel"], touch["template"], tuple(touch.get("variants", {}).items()))
-                )
-            else:
-                wait = step["wait"]
-                seconds = wait.get("days", 0) * 86400 + wait.get("hours", 0) * 3600
-                if "until_event" in wait:
-                    if "timeout_days" not in wait:
-                        problems.append(((*where, "steps", s, "wait"), "until_event needs timeout_days"))
-                    seconds = wait.get("timeout_days", 0) * 86400
-                elif "timeout_days" in wait:
-                    problems.append(((*where, "steps", s, "wait", "timeout_days"), "only with until_event"))
-                if not wait:
-                    problems.append(((*where, "steps", s, "wait"), "days, hours, a local time or an event"))
-                local = _clock(wait["until_local_time"]) if "until_local_time" in wait else None
-                steps.append(Wait(seconds or None, local, wait.get("until_event")))
+        steps: list[Step] = []
+        webhook = bool((document.get("webhook") or {}).get("url"))
+        _compile_steps(raw["steps"], (*where, "steps"), steps, templates, problems, webhook)
         if steps and isinstance(steps[0], Wait) and steps[0].until_event is not None:
             problems.append(((*where, "steps", 0, "wait"), "a journey starts with a touch or a time wait"))
         if not any(isinstance(step, Touch) for step in steps):
             problems.append(((*where, "steps"), "a journey needs at least one touch"))
-        touch_ids = [step.id for step in steps if isinstance(step, Touch)]
+        touch_ids = [step.id for step in steps if isinstance(step, Touch)]  # across every branch
         if len(set(touch_ids)) != len(touch_ids):
             problems.append(((*where, "steps"), "touch ids must be unique within a journey"))
         entry = raw.get("entry") or {}

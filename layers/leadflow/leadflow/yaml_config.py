@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from leadflow.domain.scoring_model import format_path
-
 Problem = tuple[tuple, str]
 Invalid = Callable[[str, list[str]], Exception]  # (source, problem lines) → the error to raise
 
@@ -158,6 +156,8 @@ def schema_problems(error) -> list[Problem]:
 
 
 def render(problems: list[Problem], root, source: str) -> list[str]:
+    from leadflow.domain.scoring_model import format_path  # only a broken file is rendered (~7 ms of imports)
+
     lines = []
     for path, message in problems:
         where = format_path(path)

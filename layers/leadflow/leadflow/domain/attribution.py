@@ -167,3 +167,54 @@ def attach_ad_click(touch: dict, clicks: dict[str, dict]) -> dict:
             ad = {name: click[name] for name in AD_CLICK_FIELDS if click.get(name) not in (None, "")}
             return {**touch, "ad_click": {**ad, "platform": platform, "click_id": value, "matched_by": param}}
     return touch
+
+
+# ---------------------------------------------------------------- UTM rules (infra/funnel/default.yaml)
+def _host_matches(host: str, pattern: str) -> bool:
+    pattern = pattern.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern or host.endswith("." + pattern)
+
+
+def utm_rule_values(touch: dict, rule: dict) -> dict[str, str] | None:
+    """The utm_* values `rule` gives the touch (`{param}` replaced by the custom parameter's value), or None."""
+    when = rule["when"]
+    param_value = None
+    if "referrer_host" in when:
+        host = _host(touch.get("referrer"))
+        if not host or not any(_host_matches(host, p) for p in when["referrer_host"]):
+            return None
+    landing = touch.get("landing_url")
+    if "landing_path" in when:
+        try:
+            path = urlsplit(landing).path if landing else ""
+        except ValueError:
+            path = ""
+        if not path.startswith(when["landing_path"]):
+            return None
+    if "param" in when:
+        param_value = _clean((parse_qs(_query(landing)).get(when["param"]) or [None])[0], 200)
+        if not param_value or ("param_value" in when and param_value != when["param_value"]):
+            return None
+    return {k: v.replace("{param}", param_value or "") for k, v in rule["set"].items()}
+
+
+def _host(url: str | None) -> str:
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".") if url else ""
+    except ValueError:
+        return ""
+
+
+def apply_utm_rules(touch: dict, rules: list[dict]) -> dict:
+    """The touch with source/medium/campaign from the first matching rule, for a touch that has no utm_source
+    of its own (Zhihu, Baijiahao and other platforms with no UTM convention); `utm_rule` names the rule."""
+    if touch.get("utm_source") or not rules:
+        return touch
+    for rule in rules:
+        values = utm_rule_values(touch, rule)
+        if values:
+            added = {k: v for k, v in values.items() if v and not touch.get(k)}
+            return {**touch, **added, "utm_rule": rule["id"]} if added else touch
+    return touch

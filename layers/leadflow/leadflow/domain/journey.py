@@ -9,6 +9,7 @@ hours is deferred to the next allowed time (`next_allowed_time`), never dropped 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -36,6 +37,44 @@ class Wait:
     until_event: str | None = None  # or until this event, at most `seconds`
 
 
+# Lead data a branch may test: top-level fields of the lead JSON, and named parts of its maps.
+BRANCH_FIELDS = (
+    "lifecycle_stage", "persona", "source", "country", "company", "job_title", "email", "phone", "first_name",
+    "last_name", "touch_count", "is_test", "mql_at", "suppressed", "owner",
+)  # fmt: skip
+BRANCH_FIELD_MAPS = ("attributes", "score", "consent", "attribution.first_touch", "attribution.last_touch", "owner")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A branch's test: on lead data (`field` with one of equals / one_of / at_least / at_most / exists) or
+    on a past event (`event`, at most `within_days` old; any time when None)."""
+
+    field: str | None = None
+    equals: Any = None
+    one_of: tuple[Any, ...] = ()
+    at_least: float | None = None
+    at_most: float | None = None
+    exists: bool | None = None
+    event: str | None = None
+    within_days: float | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Go on with the next step when `condition` holds, else jump to step `otherwise` (the compiled `else`)."""
+
+    condition: Condition
+    otherwise: int
+
+
+@dataclass(frozen=True)
+class Jump:
+    """The end of a branch's `then` steps: continue after its `else` steps."""
+
+    to: int
+
+
 @dataclass(frozen=True)
 class Entry:
     lifecycle_stages: tuple[str, ...] = ("lead",)
@@ -48,7 +87,7 @@ class Entry:
 class Journey:
     name: str
     entry: Entry
-    steps: tuple[Touch | Wait, ...]
+    steps: tuple[Touch | Wait | Branch | Jump, ...]
     exit_stages: tuple[str, ...] = EXIT_STAGES
     default: bool = False
 
@@ -125,6 +164,45 @@ def send_refusal(touch: Touch, lead: dict[str, Any]) -> str | None:
     return None
 
 
+def is_lead_field(path: str) -> bool:
+    """Whether a branch may test `path` (`persona`, `score.total`, `attributes.industry`, ...)."""
+    if path in BRANCH_FIELDS:
+        return True
+    return any(
+        path.startswith(prefix + ".") and path.count(".") == prefix.count(".") + 1 for prefix in BRANCH_FIELD_MAPS
+    )
+
+
+def lead_value(lead: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of the lead (None when absent); a consent's `{granted}` reads as the flag."""
+    value: Any = lead
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if path.startswith("consent.") and isinstance(value, dict):
+        value = value.get("granted")
+    return value
+
+
+def field_holds(condition: Condition, lead: dict[str, Any]) -> bool:
+    """A lead-data condition (the caller evaluates event conditions: they need the lead's past events)."""
+    assert condition.field is not None  # noqa: S101 - event conditions never come here
+    value = lead_value(lead, condition.field)
+    if condition.exists is not None:
+        return (value not in (None, "", [], {})) == condition.exists
+    if condition.one_of:
+        return value in condition.one_of
+    if condition.at_least is not None or condition.at_most is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                value = float(value)  # DynamoDB numbers and numeric strings
+            except (TypeError, ValueError):
+                return False
+        low = condition.at_least if condition.at_least is not None else float("-inf")
+        high = condition.at_most if condition.at_most is not None else float("inf")
+        return low <= value <= high
+    return value == condition.equals
+
+
 # ------------------------------------------------------------------------------------------ time
 def lead_time_zone(lead: dict[str, Any], policy: SendPolicy) -> ZoneInfo:
     """The lead's zone: from its phone number (one zone for the number's region), else country, else default."""
@@ -187,10 +265,11 @@ def next_allowed_time(now: datetime, sends: list[datetime], zone: ZoneInfo, poli
     return candidate
 
 
-def wait_until(now: datetime, wait: Wait, zone: ZoneInfo) -> datetime:
+def wait_until(now: datetime, wait: Wait, zone: ZoneInfo | Callable[[], ZoneInfo]) -> datetime:
     """When a time wait ends: after its duration, then at the next `local_time` in the lead's zone."""
     end = now + timedelta(seconds=wait.seconds or 0)
     if wait.local_time is not None:
+        zone = zone() if callable(zone) else zone
         local = end.astimezone(zone)
         target = datetime.combine(local.date(), wait.local_time, tzinfo=zone)
         if target < local:
@@ -231,15 +310,35 @@ class Plan:
     event: str | None = None
 
 
-def plan_from(journey: Journey, step: int, now: datetime, zone: ZoneInfo) -> Plan:
-    """From step index `step` on: fold time waits into one moment, stop at the next touch or event wait."""
+def plan_from(
+    journey: Journey,
+    step: int,
+    now: datetime,
+    zone: ZoneInfo | Callable[[], ZoneInfo],
+    holds: Callable[[Condition], bool] | None = None,
+) -> Plan:
+    """From step index `step` on: fold time waits into one moment, stop at the next touch or event wait.
+
+    A branch is decided by `holds` when it is reached at `now`; one after a time wait is decided when that
+    wait is over (the plan waits until then at the branch, and the task that wakes up decides it), and so is
+    every branch when `holds` is None. `zone` (or a function giving it) is only asked for by local-time waits."""
     at = now
-    while step < len(journey.steps):
+    for _ in range(len(journey.steps) + 1):  # jumps only go forward: each step is passed at most once
+        if step >= len(journey.steps):
+            break
         current = journey.steps[step]
         if isinstance(current, Touch):
             return Plan("wait", step, at)
+        if isinstance(current, Jump):
+            step = current.to
+            continue
+        if isinstance(current, Branch):
+            if holds is None or at > now:
+                return Plan("wait", step, at)
+            step = step + 1 if holds(current.condition) else current.otherwise
+            continue
         if current.until_event is not None:
             return Plan("wait_event", step + 1, at + timedelta(seconds=current.seconds or 0), current.until_event)
         at = wait_until(at, current, zone)
         step += 1
-    return Plan("done", step)
+    return Plan("done", len(journey.steps))

@@ -19,11 +19,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from leadflow import channels
 from leadflow.domain.journey import (
+    Condition,
     Journey,
     Touch,
     exit_reason,
+    field_holds,
     is_eligible,
     lead_time_zone,
     next_allowed_time,
@@ -38,6 +42,8 @@ from leadflow.store import journeys as store
 
 _clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - replaced by set_clock locally
 ACTIVE = ("active", "waiting_event")
+# What a webhook touch tells the external tool about the person (it sends the message on our behalf).
+CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "company", "job_title", "country")
 
 
 def set_clock(clock: Callable[[], datetime]) -> None:
@@ -74,8 +80,13 @@ def execution_name(lead_id: str, journey: str, enrolment: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ planning
-def _state(lead_id: str, journey: Journey, enrolment: int, step: int, moment: datetime, lead: dict) -> dict:
-    plan = plan_from(journey, step, moment, lead_time_zone(lead, config().policy))
+def _state(
+    lead_id: str, journey: Journey, enrolment: int, step: int, moment: datetime, lead: dict, decide: bool = True
+) -> dict:
+    """The state machine's next state from `step`. Branches reached at `moment` are decided here (`decide`);
+    the router leaves them to the task (it never reads events), which costs no extra state transition."""
+    zone = lambda: lead_time_zone(lead, config().policy)  # noqa: E731 - only a local-time wait asks for it
+    plan = plan_from(journey, step, moment, zone, _decider(lead, moment) if decide else None)
     state: dict[str, Any] = {
         "lead_id": lead_id,
         "journey": journey.name,
@@ -92,8 +103,22 @@ def _state(lead_id: str, journey: Journey, enrolment: int, step: int, moment: da
 
 
 def first_state(lead: dict, journey: Journey, enrolment: int) -> dict:
-    """The execution input of a new enrolment: the first touch planned from now."""
-    return _state(lead["lead_id"], journey, enrolment, 0, now(), lead)
+    """The execution input of a new enrolment: the first touch (or branch) planned from now."""
+    return _state(lead["lead_id"], journey, enrolment, 0, now(), lead, decide=False)
+
+
+def _decider(lead: dict, moment: datetime) -> Callable[[Condition], bool]:
+    """How a branch is decided for this lead at `moment`: lead data as read, past events from the store."""
+
+    def holds(condition: Condition) -> bool:
+        if condition.event is None:
+            return field_holds(condition, lead)
+        since = None
+        if condition.within_days is not None:
+            since = (moment - timedelta(days=condition.within_days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return store.had_event(lead["lead_id"], condition.event, since)
+
+    return holds
 
 
 def _journey_map(lead: dict, **changes: Any) -> dict:
@@ -117,17 +142,19 @@ def touch(state: dict) -> dict:
         _save(lead_id, state, status="active", task_token=None, waiting_for=None)
         state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
         if state["route"] != "wait" or _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):
-            return state
+            return _planned(lead_id, state)
         step = int(state["step"])
-    if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # resumed before a wait
+    if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # a wait or branch: plan on
         state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
         if state["route"] != "wait":
-            return state
+            return _planned(lead_id, state)
         step = int(state["step"])
     if _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):  # resumed early: wait for the time
         return {**state, "route": "wait"}
     current = journey.steps[step]
     assert isinstance(current, Touch)  # noqa: S101 - checked just above
+    if int((lead.get("journey") or {}).get("step", step)) > step:  # an earlier attempt sent it and moved on
+        return _planned(lead_id, _state(lead_id, journey, int(state["enrolment"]), step + 1, moment, lead))
     policy = config().policy
     zone = lead_time_zone(lead, policy)
     sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends") or []]
@@ -142,10 +169,54 @@ def touch(state: dict) -> dict:
         _save(lead_id, state, status="active", next_step_at=iso(allowed))
         return {**state, "route": "wait", "next_touch_at": iso(allowed)}
     variant = variant_for(lead_id, journey.name, current)
-    message_id, recipient = _send(current, variant, lead)
-    _record(lead_id, moment, state, "sent", current, variant=variant, message_id=message_id, to=recipient)
-    sends.append(moment)
+    sent = _send_once(current, variant, lead, state, moment)
+    if sent is None:  # refused for good by the channel: nothing was sent
+        return _advance(lead, state, journey, step + 1, moment, sends)
+    sent_at, message_id, recipient = sent
+    _record(lead_id, sent_at, state, "sent", current, variant=variant, message_id=message_id, to=recipient)
+    if sent_at not in sends:  # a retried task appends the first attempt's time once
+        sends.append(sent_at)
     return _advance(lead, state, journey, step + 1, moment, sends, variant={current.id: variant} if variant else None)
+
+
+def _send_once(
+    touch_: Touch, variant: str | None, lead: dict, state: dict, moment: datetime
+) -> tuple[datetime, str | None, str | None] | None:
+    """Send the touch at most once per enrolment, whatever the retries: (time, message id, masked recipient).
+
+    The send ledger entry is claimed (conditional write) before the send and completed after it. A retry
+    that finds it claimed does not send again: the store write that failed after the send is redone with
+    what the ledger kept. A claim left `sending` (the task died between the send and its completion) counts
+    as sent for email and SMS, which have no idempotency key; a webhook is sent again under the same
+    `webhook-id`, which the receiver drops as a duplicate. None when the channel refused the touch for good."""
+    lead_id = lead["lead_id"]
+    key = (state["journey"], int(state["enrolment"]), touch_.id)
+    expires = int((moment + timedelta(days=store.SEND_LEDGER_DAYS)).timestamp())
+    earlier = store.claim_send(lead_id, key, iso(moment), touch_.channel, expires)
+    if earlier is not None:
+        at = _parse(earlier["at"])
+        if earlier["status"] == "sent" or touch_.channel != "webhook":
+            return at, earlier.get("message_id"), earlier.get("to")
+    else:
+        at = moment
+    try:
+        message_id, recipient = _send(touch_, variant, lead, state, at)
+    except channels.ChannelRefused as refused:
+        store.release_send(lead_id, key)
+        _record(lead_id, at, state, "failed", touch_, reason=f"refused:HTTP {refused.status}")
+        return None
+    except (channels.ChannelUnavailable, ClientError):
+        store.release_send(lead_id, key)  # the provider answered no (or a webhook): a retry may send it
+        raise
+    store.complete_send(lead_id, key, message_id, recipient)
+    return at, message_id, recipient
+
+
+def _planned(lead_id: str, state: dict) -> dict:
+    """A plan made without a touch (a branch decided, a timeout): a journey that ends here is completed."""
+    if state["route"] == "done":
+        _save(lead_id, state, status="completed", step=state["step"], next_step_at=None)
+    return state
 
 
 def _capped(moment: datetime, sends: list[datetime], policy: Any) -> bool:
@@ -197,9 +268,15 @@ def _finish(lead: dict | None, state: dict, reason: str, moment: datetime) -> di
     return {**state, "route": "done", "exit_reason": reason}
 
 
-def _send(touch_: Touch, variant: str | None, lead: dict) -> tuple[str, str | None]:
+def _send(touch_: Touch, variant: str | None, lead: dict, state: dict, at: datetime) -> tuple[str, str | None]:
     cfg = config()
     template = cfg.templates[f"{touch_.template}_{variant}" if variant else touch_.template]
+    if touch_.channel == "webhook":
+        url = channels.webhook_url(cfg.webhook.get("url"))
+        event = _webhook_event(touch_, variant, template, lead, state, at)
+        timeout = float(cfg.webhook.get("timeout_seconds") or channels.WEBHOOK_TIMEOUT)
+        message_id = channels.send_webhook(url=url, message_id=event["data"]["touch_id"], event=event, timeout=timeout)
+        return message_id, _host(url)
     if touch_.channel == "email":
         message_id = channels.send_email(
             to=lead["email"],
@@ -212,6 +289,34 @@ def _send(touch_: Touch, variant: str | None, lead: dict) -> tuple[str, str | No
         return message_id, mask_email(lead["email"])
     message_id = channels.send_sms(to=lead["phone"], body=template["body"])
     return message_id, mask_phone(lead["phone"])
+
+
+def _webhook_event(
+    touch_: Touch, variant: str | None, template: dict, lead: dict, state: dict, at: datetime
+) -> dict[str, Any]:
+    """The body of a webhook touch: who (the lead's contact fields and consent), what (journey, touch,
+    variant, the template's text) and a touch id that is the same on every retry (the `webhook-id`)."""
+    contact = {name: lead.get(name) for name in CONTACT_FIELDS if lead.get(name) not in (None, "")}
+    touch_id = f"{execution_name(lead['lead_id'], state['journey'], int(state['enrolment']))}-{touch_.id}"
+    data = {
+        "touch_id": touch_id,
+        "lead_id": lead["lead_id"],
+        "journey": state["journey"],
+        "touch": touch_.id,
+        "template": touch_.template,
+        "variant": variant,
+        "subject": template.get("subject"),
+        "body": template["body"],
+        "contact": contact,
+        "consent": lead.get("consent") or {},
+    }
+    return {"type": "journey.touch", "timestamp": iso(at), "data": {k: v for k, v in data.items() if v is not None}}
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc.rsplit("@", 1)[-1]  # never user:password of a URL
 
 
 def _record(lead_id: str, moment: datetime, state: dict, outcome: str, touch_: Touch | None, **detail: Any) -> None:
@@ -370,7 +475,8 @@ def resume_on_event(lead_id: str, event_type: str) -> bool:
     if lead is None or current.get("waiting_for") != event_type or not token:
         return False
     journey = _journey(current["name"])
-    state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead)
+    # a branch after the wait is left to the Touch task (the events function never reads a lead's events)
+    state = _state(lead_id, journey, int(current.get("enrolment", 1)), int(current["step"]), now(), lead, False)
     if state["route"] != "wait":  # AwaitEvent goes on to Touch, which re-plans from the step after the event
         state = {**state, "route": "wait", "step": int(current["step"]), "next_touch_at": iso(now())}
         state.pop("timeout_seconds", None)

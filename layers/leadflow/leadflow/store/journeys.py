@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, UpdateError
 
 from leadflow.errors import StoreUnavailable
 from leadflow.store.leads import _lead_dict, _plain, get_lead
-from leadflow.store.models import LEAD_SK, HistoryItem, LeadItem, history_sk, lead_pk
+from leadflow.store.models import (
+    LEAD_SK,
+    EventItem,
+    HistoryItem,
+    LeadItem,
+    SendItem,
+    history_sk,
+    lead_pk,
+    send_sk,
+)
 
-__all__ = ["get_lead", "history", "record_journey_entry", "update_journey"]
+__all__ = [
+    "claim_send",
+    "complete_send",
+    "get_lead",
+    "had_event",
+    "history",
+    "record_journey_entry",
+    "release_send",
+    "update_journey",
+]
+SEND_LEDGER_DAYS = 90  # a touch's task is retried within hours; the entry outlives that by far
 
 
 def update_journey(lead_id: str, change: Any, attempts: int = 5) -> dict | None:
@@ -65,5 +84,73 @@ def history(lead_id: str) -> list[dict[str, Any]]:
     try:
         items = HistoryItem.query(lead_pk(lead_id), HistoryItem.sk.startswith("HIST#"), consistent_read=True)
         return [{"at": i.at, **_plain(i.detail)} for i in items if i.kind == "journey"]
+    except PynamoDBException as exc:
+        raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+
+
+# ------------------------------------------------------------------------------------------ send ledger
+def claim_send(lead_id: str, key: tuple[str, int, str], at: str, channel: str, expires_at: int) -> dict | None:
+    """Claim a touch's send before making it: None when this call claimed it (send now), else the earlier
+    claim (`status` sending or sent, its `at`, `message_id`, `to`): the touch must not be sent again.
+
+    A claim whose send was refused (`failed`) is claimed again. One conditional PutItem."""
+    item = SendItem(
+        lead_pk(lead_id),
+        send_sk(*key),
+        entity="send",
+        lead_id=lead_id,
+        status="sending",
+        at=at,
+        channel=channel,
+        expires_at=expires_at,
+    )
+    try:
+        item.save(condition=SendItem.sk.does_not_exist() | (SendItem.status == "failed"))
+        return None
+    except PutError as exc:
+        if not _conditional(exc):
+            raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+    try:
+        earlier = SendItem.get(lead_pk(lead_id), send_sk(*key), consistent_read=True)
+    except PynamoDBException as exc:
+        raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+    return {"status": earlier.status, "at": earlier.at, "message_id": earlier.message_id, "to": earlier.to}
+
+
+def complete_send(lead_id: str, key: tuple[str, int, str], message_id: str, to: str | None) -> None:
+    """The provider took the touch: keep its message id and masked recipient on the claim."""
+    _update_send(lead_id, key, [SendItem.status.set("sent"), SendItem.message_id.set(message_id), SendItem.to.set(to)])
+
+
+def release_send(lead_id: str, key: tuple[str, int, str]) -> None:
+    """The provider refused the touch (nothing was sent): a retry may claim and send it."""
+    _update_send(lead_id, key, [SendItem.status.set("failed")], SendItem.status == "sending")
+
+
+def _update_send(lead_id: str, key: tuple[str, int, str], actions: list, condition: Any = None) -> None:
+    item = SendItem(lead_pk(lead_id), send_sk(*key))
+    if condition is None:
+        condition = SendItem.sk.exists()
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if not _conditional(exc):
+            raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+
+
+# ------------------------------------------------------------------------------------------ past events
+def had_event(lead_id: str, event_type: str, since: str | None = None) -> bool:
+    """Whether the lead has an engagement event of `event_type` (occurred at or after `since`, ISO 8601 UTC).
+
+    One Query of the lead's EVENT# items (from `since` on), filtered by type, stopping at the first match."""
+    low = f"EVENT#{since}" if since else "EVENT#"
+    try:
+        found = EventItem.query(
+            lead_pk(lead_id),
+            EventItem.sk.between(low, "EVENT#\uffff"),
+            filter_condition=EventItem.type == event_type,
+            consistent_read=True,
+        )
+        return next(iter(found), None) is not None
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc

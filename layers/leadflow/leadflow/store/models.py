@@ -21,6 +21,7 @@ Items, all carrying `entity` so stream consumers can filter:
 - CRM link pk=CRMID#<crm>#<record id> | CRMDEAL#<crm>#<deal id>   sk=IDENTITY   a CRM record → its lead
              (written back by the push) / a deal → its contact; `answer.pending` while events wait for it
 - CRM pending pk=CRMPENDING#<crm>#<type>#<id>  sk=EVENT#<occurred_at>#<key>  a CRM event waiting for its lead
+- send      pk=LEAD#<id>      sk=SEND#<journey>#<enrolment>#<touch>  a journey touch's send ledger entry (TTL)
 The lead's timeline is its TOUCH#, EVENT# and HIST# items, newest first (each sk starts with its kind and an
 ISO-8601 UTC time, so one Query per kind pages it in time order).
 """
@@ -210,6 +211,23 @@ class HistoryItem(_Table):
     created_at = UnicodeAttribute()
 
 
+class SendItem(_Table):
+    """A journey touch's send ledger entry, claimed before the send (`attribute_not_exists`) and completed after
+    it: a retried task finds it and does not send again. `status`: sending | sent | failed (retry may send)."""
+
+    lead_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    at = UnicodeAttribute()  # when the touch was first attempted: the timeline entry's time on every retry
+    channel = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    to = UnicodeAttribute(null=True)  # masked recipient
+    expires_at = NumberAttribute()
+
+
+def send_sk(journey: str, enrolment: int, touch: str) -> str:
+    return f"SEND#{journey}#{enrolment}#{touch}"
+
+
 class AnonymousEventItem(_Table):
     """`ANON#<email>` / `EVENT#<occurred_at>#<id>`: an event for an email no lead holds yet (TTL). Applied to
     the lead when that email becomes one; `ANON#<email>` / `MARKER` says some are waiting (capture reads it)."""
@@ -367,7 +385,22 @@ class CrmPendingItem(_Table):
     expires_at = NumberAttribute(null=True)
 
 
+# Funnel analytics (leadflow.store.funnel): imported ad spend. The counters themselves are items with one
+# number per value and stage (`<value>|in_mql`), written and read by leadflow.store.funnel on the same client.
+class SpendItem(_Table):
+    """`SPEND#<YYYY-MM>` / `<day>#<channel>#<campaign>`: imported ad spend, in the report currency."""
+
+    day = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute(null=True)
+    campaign = UnicodeAttribute(null=True)
+    cost = NumberAttribute(null=True)
+    amount = NumberAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    imported_at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS = (
+    SpendItem,
     LeadItem,
     TouchItem,
     KeyItem,
@@ -385,6 +418,7 @@ ALL_MODELS = (
     RoutingStateItem,
     ConversionItem,
     CrmPendingItem,
+    SendItem,
 )
 
 

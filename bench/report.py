@@ -1,0 +1,165 @@
+"""Funnel report benchmark: report time and DynamoDB calls with 1,000 and with 100,000 leads' worth of counters.
+
+Runs the real report handler (`GET /v1/reports/funnel`, payload 2.0) against moto in-process, tables built from
+template.yaml. Each table gets the counters of N generated leads over 90 days (sources, campaigns, owners drawn
+from fixed vocabularies; stage entries, exits and time-in-stage as the stream would count them), written
+directly through the store layer (`leadflow.store.funnel.write_counters`, the rebuild's path), so 100,000
+leads' worth is built in seconds. The report of the 90 days, grouped by campaign (last touch), is then timed.
+
+Target (exit status 1 when missed): report time at 100,000 leads / at 1,000 leads ≤ 1.5 (a report reads
+counters by key range, so its cost does not grow with the number of leads), and the same number of DynamoDB
+calls (Query only, never a Scan).
+
+Knobs: BENCH_REPORT_ROUNDS (timed reports per size, default 3; the median counts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parents[1]
+for path in (REPO / "layers" / "leadflow", REPO / "infra" / "local", REPO):
+    sys.path.insert(0, str(path))
+os.environ.setdefault("TZ", "UTC")
+os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
+for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+    os.environ.setdefault(name, value)
+os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+os.environ["POWERTOOLS_DEV"] = "false"
+os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+
+SIZES = (1_000, 100_000)
+DAYS = 90
+END = date(2026, 11, 29)
+ROUNDS = int(os.environ.get("BENCH_REPORT_ROUNDS", "3"))
+TARGET = 1.5
+SOURCES = ["form:website", "meta", "google-ads", "linkedin", "tiktok", "generic", "hubspot-forms", "callback:baidu"]
+UTM_SOURCES = ["google", "baidu", "zhihu", "baijiahao", "linkedin", "meta", "newsletter", "wechat", "bing", "tiktok"]
+MEDIUMS = ["cpc", "social", "email", "content", "referral"]
+CAMPAIGNS = [f"campaign-{i:02d}" for i in range(30)]
+OWNERS = [f"u-{i:02d}" for i in range(20)]
+TEAMS = ["emea", "apac", "amer", "partners"]
+PATHS = [["lead"], ["lead", "mql"], ["lead", "mql", "sql"], ["lead", "mql", "sql", "opportunity", "customer"]]
+
+
+def generated_counters(leads: int, seed: int = 1) -> dict[tuple[str, str, int], dict[str, Counter]]:
+    """(dimension, day, shard) → value → counter → n, as the stream would count `leads` leads."""
+    from leadflow.domain.funnel import bucket_of
+
+    rng = random.Random(seed)
+    out: dict[tuple[str, str, int], dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for _ in range(leads):
+        first_day = END - timedelta(days=rng.randrange(DAYS))
+        touch = {
+            "source": rng.choice(SOURCES),
+            "utm_source": rng.choice(UTM_SOURCES),
+            "utm_medium": rng.choice(MEDIUMS),
+            "utm_campaign": rng.choice(CAMPAIGNS),
+        }
+        values = {f"{mode}.{k}": v for mode in ("first", "last") for k, v in touch.items()}
+        owner = rng.choice(OWNERS)
+        values.update(owner=owner, team=TEAMS[OWNERS.index(owner) % 4], variant=f"default:welcome={rng.choice('ab')}")
+        day, previous = first_day, None
+        for stage in rng.choices(PATHS, weights=(55, 20, 17, 8))[0]:
+            hours = rng.uniform(1, 200)
+            if previous:
+                day = min(END, day + timedelta(hours=hours))
+            numbers = {f"in_{stage}": 1}
+            if previous:
+                numbers[f"out_{previous}"] = 1
+                numbers[f"h_{stage}_{bucket_of(hours)}"] = 1
+            shard = rng.randrange(4)
+            for dimension, value in values.items():
+                out[(dimension, day.isoformat(), shard)][value].update(numbers)
+            previous = stage
+    return out
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def install(self) -> None:
+        import botocore.client
+
+        original = botocore.client.BaseClient._make_api_call
+        calls = self
+
+        def recording(client, operation, params):
+            if client.meta.service_model.service_name == "dynamodb":
+                calls.made.append(operation)
+            return original(client, operation, params)
+
+        botocore.client.BaseClient._make_api_call = recording
+
+
+def main() -> int:
+    import boto3
+    from moto import mock_aws
+
+    from leadflow.config import settings
+    from leadflow.store import funnel as store
+    from leadflow.store import models
+    from leadflow_local.apigw import LambdaContext, build_event, load_function
+    from leadflow_local.moto_server import install
+    from leadflow_local.template import create_tables, load_template
+
+    install()
+    calls = Calls()
+    calls.install()
+    module, attribute = load_function("functions/report_funnel/")
+    handler = getattr(module, attribute)
+    first = (END - timedelta(days=DAYS - 1)).isoformat()
+    query = {"group_by": "utm_campaign", "attribution": "last", "from": first, "to": END.isoformat()}
+    results = {}
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        template = load_template()
+        for size in SIZES:
+            names = create_tables(client, template, prefix=f"r{size}-")
+            os.environ["LEADFLOW_TABLE_NAME"] = names["LeadsTable"]
+            settings.cache_clear()
+            models.bind()
+            started = time.perf_counter()
+            counters = generated_counters(size)
+            written = store.write_counters((d, day, shard, v) for (d, day, shard), v in counters.items())
+            built = time.perf_counter() - started
+            url = "/v1/reports/funnel?" + urlencode(query)
+            event = build_event("GET", url, route_key="GET /v1/reports/funnel")
+            times, per_report = [], []
+            for _ in range(ROUNDS + 1):  # the first one warms the handler and the configuration
+                calls.made.clear()
+                started = time.perf_counter()
+                answer = handler(event, LambdaContext(function_name="report_funnel"))
+                times.append(time.perf_counter() - started)
+                per_report.append(Counter(calls.made))
+                assert answer["statusCode"] == 200, answer["body"]
+            totals = json.loads(answer["body"])["totals"]["counts"]
+            assert totals["lead"] == size, totals
+            results[size] = (statistics.median(times[1:]), per_report[-1], written, built)
+            print(
+                f"{size:>7} leads: {written} counter items written in {built:.1f} s; report median "
+                f"{results[size][0] * 1000:.1f} ms, DynamoDB calls per report {dict(per_report[-1])}"
+            )
+    small, large = results[SIZES[0]], results[SIZES[1]]
+    ratio = large[0] / small[0]
+    same_calls = small[1] == large[1] and set(small[1]) == {"Query"}
+    print(
+        f"report time at {SIZES[1]:,} / {SIZES[0]:,} leads: {ratio:.2f}x (target <= {TARGET}) "
+        f"{'met' if ratio <= TARGET else 'MISSED'}; calls per report {sum(large[1].values())} "
+        f"({'the same, Query only' if same_calls else 'DIFFERENT'})"
+    )
+    return 0 if ratio <= TARGET and same_calls else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Funnel counters, their per-record markers and imported spend: the only DynamoDB code of funnel analytics.
+
+Keys (one partition per dimension and month; one item per day and shard holds every value of the dimension,
+so a report reads days × 4 items per month partition, whatever the number of leads or of values):
+- counter  pk=FUNNEL#<dimension>#<YYYY-MM>   sk=<YYYY-MM-DD>#<shard 0-3>   `<value>|in_<stage>`, `<value>|out_<stage>`,
+           `<value>|h_<stage>_<bucket>` numbers (ADD)
+- marker   pk=FUNNELREC#<stream event id>    sk=FUNNELREC                 TTL 2 days
+- spend    pk=SPEND#<YYYY-MM>                sk=<YYYY-MM-DD>#<channel>#<campaign>   cost in the report currency
+
+A stream record is counted exactly once: its marker is put with attribute_not_exists in the same
+TransactWriteItems as the counter ADDs, so a redelivered record (same event id) changes nothing and a lost
+race with a concurrent transaction on the same counters is retried, never half-applied. A record's writes
+go to one of 4 shards of the day (by its event id), which spreads concurrent transactions over 4 items.
+Counter attribute names are data (the values), so these items are written with the store's botocore client
+(the same one pynamodb uses) rather than a model with declared attributes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from leadflow.domain.funnel import Change
+from leadflow.errors import StoreUnavailable
+from leadflow.store.models import SpendItem, connection
+
+SHARDS = 4
+MARKER_SK = "FUNNELREC"
+MARKER_TTL_SECONDS = 2 * 86400  # a stream keeps records 24 hours: a redelivery always finds its marker
+ATTEMPTS = 8
+SEPARATOR = "|"  # `<value>|<counter>`: counter names never contain it, so the last one splits
+
+
+def counter_pk(dimension: str, month: str) -> str:
+    return f"FUNNEL#{dimension}#{month}"
+
+
+def counter_sk(day: str, shard: int) -> str:
+    return f"{day}#{shard}"
+
+
+def _table() -> str:
+    return SpendItem.Meta.table_name
+
+
+def _client():
+    return connection().client
+
+
+def _shard(record_id: str) -> int:
+    return zlib.crc32(record_id.encode()) % SHARDS
+
+
+def _add(pk: str, sk: str, dimension: str, day: str, numbers: dict[str, int]) -> dict:
+    """One Update that ADDs `numbers` (attribute name → amount) to a counter item."""
+    names = {"#e": "entity", "#m": "dim", "#d": "day"}
+    values: dict[str, dict] = {":e": {"S": "funnel_counter"}, ":m": {"S": dimension}, ":d": {"S": day}}
+    adds = []
+    for i, (name, amount) in enumerate(numbers.items()):
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = {"N": str(amount)}
+        adds.append(f"#a{i} :a{i}")
+    return {
+        "TableName": _table(),
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "UpdateExpression": "SET #e = :e, #m = :m, #d = :d ADD " + ", ".join(adds),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def count_change(record_id: str, change: Change, now: float | None = None) -> bool:
+    """Apply `change` once for the stream record `record_id`: True when counted now, False when it already was."""
+    now = time.time() if now is None else now
+    increments = change.increments()
+    month, sk = change.day[:7], counter_sk(change.day, _shard(record_id))
+    marker = {
+        "TableName": _table(),
+        "Item": {
+            "pk": {"S": f"FUNNELREC#{record_id}"},
+            "sk": {"S": MARKER_SK},
+            "entity": {"S": "funnel_marker"},
+            "expires_at": {"N": str(int(now) + MARKER_TTL_SECONDS)},
+        },
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    items = [{"Put": marker}]
+    for dimension, value in change.values.items():
+        numbers = {f"{value}{SEPARATOR}{name}": n for name, n in increments.items()}
+        items.append({"Update": _add(counter_pk(dimension, month), sk, dimension, change.day, numbers)})
+    for attempt in range(ATTEMPTS):
+        try:
+            _client().transact_write_items(TransactItems=items)
+            return True
+        except ClientError as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons") or []]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False  # this record was counted before (a redelivery or a retried batch)
+            if attempt == ATTEMPTS - 1:
+                raise StoreUnavailable("The funnel counters could not be written; the record is retried.") from error
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+        except BotoCoreError as error:
+            raise StoreUnavailable("The funnel counters could not be written; the record is retried.") from error
+    return False  # not reached
+
+
+def _query(pk: str, first: str | None = None, last: str | None = None, keys_only: bool = False) -> Iterator[dict]:
+    params: dict = {"TableName": _table(), "ExpressionAttributeValues": {":pk": {"S": pk}}}
+    if first is not None:
+        params["KeyConditionExpression"] = "pk = :pk AND sk BETWEEN :a AND :b"
+        params["ExpressionAttributeValues"].update({":a": {"S": first}, ":b": {"S": last}})
+    else:
+        params["KeyConditionExpression"] = "pk = :pk"
+    if keys_only:
+        params["ProjectionExpression"] = "pk, sk"
+    while True:
+        page = _client().query(**params)
+        yield from page.get("Items", [])
+        if not page.get("LastEvaluatedKey"):
+            return
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def counters(dimension: str, months: Iterable[str], first_day: str, last_day: str) -> Iterator[tuple[str, str, dict]]:
+    """`(day, value, numbers)` of the dimension in [first_day, last_day]: one Query (and its pages) per month."""
+    try:
+        for month in months:
+            for item in _query(counter_pk(dimension, month), f"{first_day}#", f"{last_day}#~"):
+                day = item["sk"]["S"][:10]
+                by_value: dict[str, dict[str, int]] = {}
+                for name, typed in item.items():
+                    if SEPARATOR in name and "N" in typed:
+                        value, counter = name.rsplit(SEPARATOR, 1)
+                        by_value.setdefault(value, {})[counter] = int(typed["N"])
+                for value, numbers in by_value.items():
+                    yield day, value, numbers
+    except (ClientError, BotoCoreError) as error:
+        raise StoreUnavailable("The funnel counters could not be read; retry shortly.") from error
+
+
+def _batch_write(requests: Iterable[dict]) -> int:
+    done, chunk = 0, []
+    for request in requests:
+        chunk.append(request)
+        if len(chunk) == 25:
+            done += _write_chunk(chunk)
+            chunk = []
+    if chunk:
+        done += _write_chunk(chunk)
+    return done
+
+
+def _write_chunk(chunk: list[dict]) -> int:
+    pending, attempt = {_table(): chunk}, 0
+    while pending:
+        unprocessed = _client().batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        pending, attempt = unprocessed, attempt + 1
+        if pending:
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+    return len(chunk)
+
+
+def write_counters(rows: Iterable[tuple[str, str, int, dict[str, dict[str, int]]]]) -> int:
+    """Put counter items with absolute numbers: `(dimension, day, shard, {value: {counter: n}})` (rebuild, bench)."""
+
+    def requests() -> Iterator[dict]:
+        for dimension, day, shard, by_value in rows:
+            item = {
+                "pk": {"S": counter_pk(dimension, day[:7])},
+                "sk": {"S": counter_sk(day, shard)},
+                "entity": {"S": "funnel_counter"},
+                "dim": {"S": dimension},
+                "day": {"S": day},
+            }
+            for value, numbers in by_value.items():
+                for name, n in numbers.items():
+                    item[f"{value}{SEPARATOR}{name}"] = {"N": str(n)}
+            yield {"PutRequest": {"Item": item}}
+
+    try:
+        return _batch_write(requests())
+    except (ClientError, BotoCoreError) as error:
+        raise StoreUnavailable("The funnel counters could not be written; retry shortly.") from error
+
+
+def clear_counters(dimension: str, months: Iterable[str]) -> int:
+    """Delete every counter item of the dimension in those months (rebuild starts from zero)."""
+    try:
+        keys = [
+            {"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
+            for month in months
+            for item in _query(counter_pk(dimension, month), keys_only=True)
+        ]
+        return _batch_write(keys)
+    except (ClientError, BotoCoreError) as error:
+        raise StoreUnavailable("The funnel counters could not be cleared; retry shortly.") from error
+
+
+# ------------------------------------------------------------------------------------------------ spend
+def spend_pk(month: str) -> str:
+    return f"SPEND#{month}"
+
+
+def put_spend(rows: Iterable[dict], imported_at: str) -> int:
+    """Store spend rows `{day, channel, campaign, cost, amount, currency}`; a row for the same day, channel
+    and campaign replaces the earlier import (importing a file twice changes nothing)."""
+    count = 0
+    try:
+        with SpendItem.batch_write() as batch:
+            for row in rows:
+                batch.save(
+                    SpendItem(
+                        spend_pk(row["day"][:7]),
+                        f"{row['day']}#{row['channel']}#{row['campaign']}",
+                        entity="spend",
+                        day=row["day"],
+                        channel=row["channel"],
+                        campaign=row["campaign"],
+                        cost=float(row["cost"]),
+                        amount=float(row["amount"]),
+                        currency=row["currency"],
+                        imported_at=imported_at,
+                    )
+                )
+                count += 1
+    except PynamoDBException as error:
+        raise StoreUnavailable("The spend could not be stored; retry shortly.") from error
+    return count
+
+
+def spend(months: Iterable[str], first_day: str, last_day: str) -> Iterator[tuple[str, str, str, float]]:
+    """`(day, channel, campaign, cost)` of the range: one Query per month partition."""
+    try:
+        for month in months:
+            for item in SpendItem.query(spend_pk(month), SpendItem.sk.between(f"{first_day}#", f"{last_day}#~")):
+                yield item.day, item.channel, item.campaign, float(item.cost or 0)
+    except PynamoDBException as error:
+        raise StoreUnavailable("The spend could not be read; retry shortly.") from error
+
+
+def stage_moves(lead_id: str) -> list[dict]:
+    """The lead's stage history `{from, to, at}`, oldest first (one Query of its HIST# items; rebuild only)."""
+    from leadflow.store.leads import _plain
+    from leadflow.store.models import HistoryItem, lead_pk
+
+    try:
+        items = HistoryItem.query(lead_pk(lead_id), HistoryItem.sk.startswith("HIST#"))
+        return [{**_plain(i.detail), "at": i.at} for i in items if i.kind == "stage"]
+    except PynamoDBException as error:
+        raise StoreUnavailable("The lead store did not answer; retry shortly.") from error

@@ -2,17 +2,15 @@
 GET /v1/leads/{lead_id}/timeline, POST /v1/leads/{lead_id}/stage, POST /v1/leads/{lead_id}/accept (IAM)."""
 
 import json
-import os
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 
-from leadflow.errors import FieldError, LeadFlowError, MalformedBody, NotFound, ValidationFailed
+from leadflow.errors import FieldError, MalformedBody, ValidationFailed
 from leadflow.observability import logger, metrics
+from leadflow.operator_api import operator_resolver
 from leadflow.services import leads, timeline
-from leadflow.web import problem
 
-# debug=False: with POWERTOOLS_DEV (leadflow up) the resolver would print every raw event, emails included
-app = APIGatewayHttpResolver(strip_prefixes=[f"/{os.environ.get('LEADFLOW_STAGE', 'local')}"], debug=False)
+app = operator_resolver()
 
 
 @app.get("/v1/leads/<lead_id>")
@@ -60,32 +58,6 @@ def accept_lead(lead_id: str) -> dict:
     from leadflow.services import routing
 
     return routing.accept_lead(lead_id)
-
-
-def _as_response(result: dict) -> Response:
-    return Response(
-        status_code=result["statusCode"],
-        content_type=result["headers"]["content-type"],
-        body=result["body"],
-        headers=result["headers"],
-    )
-
-
-@app.exception_handler(LeadFlowError)
-def handle_error(error: LeadFlowError) -> Response:
-    logger.info("request refused", extra={"kind": error.kind, "status": error.status})
-    return _as_response(problem(error))
-
-
-@app.exception_handler(Exception)
-def handle_unexpected(_error: Exception) -> Response:
-    logger.exception("unexpected failure")
-    return _as_response(problem(LeadFlowError("The request could not be processed.")))
-
-
-@app.not_found
-def not_found(_error: Exception) -> Response:
-    return _as_response(problem(NotFound("No such route.")))
 
 
 @metrics.log_metrics

@@ -47,3 +47,34 @@ def boto3_session() -> boto3.Session:
 
 def client_lock() -> threading.RLock:
     return _lock
+
+
+class LazyClient:
+    """The process's one client of `service`, made from the shared session on first use with LeadFlow's
+    timeouts (connect 2 s, read 5 s, 3 standard retries); `reset()` forgets it (tests, `leadflow up` pointing
+    at a new embedded AWS). Call it to get the client: `queues.client()`."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._client: Any = None
+
+    def __call__(self) -> Any:
+        if self._client is None:
+            with _lock:
+                if self._client is None:
+                    from botocore.config import Config
+
+                    from leadflow.config import settings
+
+                    self._client = create_client(
+                        self.service,
+                        region_name=settings().aws_region,
+                        config=Config(
+                            connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
+                        ),
+                    )
+        return self._client
+
+    def reset(self) -> None:
+        with _lock:
+            self._client = None

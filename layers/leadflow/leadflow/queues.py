@@ -7,41 +7,18 @@ process, from the shared botocore session (leadflow.aws); `reset()` drops it (te
 from __future__ import annotations
 
 import json
-import threading
-from typing import Any
 
+from leadflow import aws
 from leadflow.config import settings
 from leadflow.errors import ConfigurationError, StoreUnavailable
-
-_lock = threading.Lock()
-_client: Any = None
 
 MAX_BATCH = 10  # SendMessageBatch takes at most 10 entries
 
 
-def client() -> Any:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                from botocore.config import Config
-
-                from leadflow import aws
-
-                # The shared botocore session (no boto3 import, no second session); AWS_ENDPOINT_URL(_SQS)
-                # is honoured by botocore itself (embedded AWS under `leadflow up`).
-                _client = aws.create_client(
-                    "sqs",
-                    region_name=settings().aws_region,
-                    config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}),
-                )
-    return _client
-
-
-def reset() -> None:
-    global _client
-    with _lock:
-        _client = None
+# The shared botocore session (no boto3 import, no second session); AWS_ENDPOINT_URL(_SQS) is honoured by
+# botocore itself (embedded AWS under `leadflow up`).
+client = aws.LazyClient("sqs")
+reset = client.reset
 
 
 def fetch_queue_url() -> str:

@@ -11,37 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from leadflow.config import settings
+from leadflow import aws
 from leadflow.errors import UpstreamUnavailable
 
-_lock = threading.Lock()
-_client: Any = None
-
-
-def client() -> Any:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                from botocore.config import Config
-
-                from leadflow import aws
-
-                _client = aws.create_client(
-                    "scheduler",
-                    region_name=settings().aws_region,
-                    config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}),
-                )
-    return _client
-
-
-def reset() -> None:
-    global _client
-    _client = None
+# The shared botocore session (no boto3 import, no second session); AWS_ENDPOINT_URL(_SCHEDULER) is honoured by
+# botocore itself (embedded AWS under `leadflow up`).
+client = aws.LazyClient("scheduler")
+reset = client.reset
 
 
 def group() -> str | None:

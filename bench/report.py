@@ -8,7 +8,7 @@ leads' worth is built in seconds. The report of the 90 days, grouped by campaign
 
 Target (exit status 1 when missed): report time at 100,000 leads / at 1,000 leads ≤ 1.5 (a report reads
 counters by key range, so its cost does not grow with the number of leads), and the same number of DynamoDB
-calls (Query only, never a Scan).
+calls (never a Scan).
 
 Knobs: BENCH_REPORT_ROUNDS (timed reports per size, default 3; the median counts).
 """
@@ -68,6 +68,7 @@ def generated_counters(leads: int, seed: int = 1) -> dict[tuple[str, str, int], 
         values = {f"{mode}.{k}": v for mode in ("first", "last") for k, v in touch.items()}
         owner = rng.choice(OWNERS)
         values.update(owner=owner, team=TEAMS[OWNERS.index(owner) % 4], variant=f"default:welcome={rng.choice('ab')}")
+        values["all"] = "all"  # the trend dimension, as the stream counts it
         day, previous = first_day, None
         for stage in rng.choices(PATHS, weights=(55, 20, 17, 8))[0]:
             hours = rng.uniform(1, 200)
@@ -152,11 +153,11 @@ def main() -> int:
             )
     small, large = results[SIZES[0]], results[SIZES[1]]
     ratio = large[0] / small[0]
-    same_calls = small[1] == large[1] and set(small[1]) == {"Query"}
+    same_calls = small[1] == large[1] and "Scan" not in small[1]
     print(
         f"report time at {SIZES[1]:,} / {SIZES[0]:,} leads: {ratio:.2f}x (target <= {TARGET}) "
         f"{'met' if ratio <= TARGET else 'MISSED'}; calls per report {sum(large[1].values())} "
-        f"({'the same, Query only' if same_calls else 'DIFFERENT'})"
+        f"({'the same, no Scan' if same_calls else 'DIFFERENT'})"
     )
     return 0 if ratio <= TARGET and same_calls else 1
 

@@ -296,16 +296,21 @@ def build_report(
     counters: Iterable[tuple[str, str, Mapping[str, Any]]],
     spend: Iterable[tuple[str, str, str, float]],
     settings: FunnelSettings,
+    trend: Iterable[tuple[str, Mapping[str, Any]]] | None = None,
 ) -> dict:
     """The report from counter rows `(day, value, attributes)` of the dimension and spend rows
-    `(day, channel, campaign, cost in the report currency)` of the range."""
+    `(day, channel, campaign, cost in the report currency)` of the range. With `trend` rows `(ISO week,
+    attributes)` (the roll-up read), the weeks come from those and the rows' first field is not read."""
     groups: dict[str, Tally] = {}
     weeks: dict[str, Tally] = {}
     total = Tally()
     for day, value, attributes in counters:
         groups.setdefault(value, Tally()).add(attributes)
-        weeks.setdefault(iso_week(day), Tally()).add(attributes)
+        if trend is None:
+            weeks.setdefault(iso_week(day), Tally()).add(attributes)
         total.add(attributes)
+    for week, attributes in trend or ():
+        weeks.setdefault(week, Tally()).add(attributes)
     for _day, channel, campaign, cost in spend:
         total.spend += cost
         key = campaign if group_by == "utm_campaign" else channel if group_by in ("source", "utm_source") else None
@@ -343,6 +348,39 @@ def months(start: date, end: date) -> list[str]:
         out.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
+
+
+def read_plan(start: date, end: date) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The counter periods that cover [start, end] exactly, as `(month, period)`: a whole month `YYYY-MM`, the
+    days of an ISO week inside one month `YYYY-Www` (a week part), or one day `YYYY-MM-DD`. First the periods
+    of a report's groups (whole months where the range covers them, else week parts, else days at the edges),
+    then those of its weekly trend (the same, with whole months split into their week parts). So a report
+    reads a number of items bounded by the months, weeks and edge days of its range, whatever the leads."""
+    groups: list[tuple[str, str]] = []
+    trend: list[tuple[str, str]] = []
+    day = start
+    while day <= end:
+        month_start = day.replace(day=1)
+        month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        month, stop = f"{day:%Y-%m}", min(end, month_end)
+        whole_month = day == month_start and month_end <= end
+        if whole_month:
+            groups.append((month, month))
+        current = day
+        while current <= stop:
+            week_start = max(month_start, current - timedelta(days=current.weekday()))
+            week_end = min(month_end, current + timedelta(days=6 - current.weekday()))
+            if current == week_start and week_end <= stop:
+                pieces = [(month, iso_week(current.isoformat()))]
+                current = week_end + timedelta(days=1)
+            else:
+                pieces = [(month, current.isoformat())]
+                current += timedelta(days=1)
+            trend.extend(pieces)
+            if not whole_month:
+                groups.extend(pieces)
+        day = stop + timedelta(days=1)
+    return groups, trend
 
 
 def convert(amount: float, currency: str, settings: FunnelSettings) -> float | None:

@@ -311,6 +311,10 @@ def build_report(
         total.add(attributes)
     for week, attributes in trend or ():
         weeks.setdefault(week, Tally()).add(attributes)
+    for value in [v for v, tally in groups.items() if not any(tally.values.values())]:
+        del groups[value]  # only in periods a roll-up read subtracted: not in the range
+    for tally in (*groups.values(), total):
+        tally.values = {name: n for name, n in tally.values.items() if n}
     for _day, channel, campaign, cost in spend:
         total.spend += cost
         key = campaign if group_by == "utm_campaign" else channel if group_by in ("source", "utm_source") else None
@@ -350,35 +354,60 @@ def months(start: date, end: date) -> list[str]:
     return out
 
 
-def read_plan(start: date, end: date) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The counter periods that cover [start, end] exactly, as `(month, period)`: a whole month `YYYY-MM`, the
-    days of an ISO week inside one month `YYYY-Www` (a week part), or one day `YYYY-MM-DD`. First the periods
-    of a report's groups (whole months where the range covers them, else week parts, else days at the edges),
-    then those of its weekly trend (the same, with whole months split into their week parts). So a report
+def _month_pieces(first: date, last: date) -> list[tuple[str, str]]:
+    """`(month, period)` covering [first, last] (inside one month): whole week parts, else days."""
+    month_start = first.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    month, out, current = f"{first:%Y-%m}", [], first
+    while current <= last:
+        week_start = max(month_start, current - timedelta(days=current.weekday()))
+        week_end = min(month_end, current + timedelta(days=6 - current.weekday()))
+        if current == week_start and week_end <= last:
+            out.append((month, iso_week(current.isoformat())))
+            current = week_end + timedelta(days=1)
+        else:
+            out.append((month, current.isoformat()))
+            current += timedelta(days=1)
+    return out
+
+
+def read_plan(
+    start: date, end: date, day_cost: int = 1
+) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    """The counter periods whose sum is exactly [start, end]. A period is a whole month `YYYY-MM`, the days of
+    an ISO week inside one month `YYYY-Www` (a week part) or one day `YYYY-MM-DD`, each with its month.
+
+    First the report's group periods `(month, period, sign)`: a month the range covers is read whole; a month
+    it covers in part is either its week parts and edge days inside the range (+1), or the whole month (+1)
+    minus the week parts and days outside the range (-1), whichever reads fewer items (a day item costs
+    `day_cost`, a roll-up 1; a range ending today subtracts only days to come, which hold nothing). Then the
+    weekly trend's periods `(month, period)`: the week parts and edge days inside the range. So a report
     reads a number of items bounded by the months, weeks and edge days of its range, whatever the leads."""
-    groups: list[tuple[str, str]] = []
+    groups: list[tuple[str, str, int]] = []
     trend: list[tuple[str, str]] = []
+
+    def cost(pieces: list[tuple[str, str]]) -> int:
+        return sum(day_cost if len(period) == 10 else 1 for _month, period in pieces)
+
     day = start
     while day <= end:
         month_start = day.replace(day=1)
         month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-        month, stop = f"{day:%Y-%m}", min(end, month_end)
-        whole_month = day == month_start and month_end <= end
-        if whole_month:
-            groups.append((month, month))
-        current = day
-        while current <= stop:
-            week_start = max(month_start, current - timedelta(days=current.weekday()))
-            week_end = min(month_end, current + timedelta(days=6 - current.weekday()))
-            if current == week_start and week_end <= stop:
-                pieces = [(month, iso_week(current.isoformat()))]
-                current = week_end + timedelta(days=1)
-            else:
-                pieces = [(month, current.isoformat())]
-                current += timedelta(days=1)
-            trend.extend(pieces)
-            if not whole_month:
-                groups.extend(pieces)
+        stop = min(end, month_end)
+        inside = _month_pieces(day, stop)
+        trend.extend(inside)
+        outside = []
+        if day > month_start:
+            outside += _month_pieces(month_start, day - timedelta(days=1))
+        if stop < month_end:
+            outside += _month_pieces(stop + timedelta(days=1), month_end)
+        if not outside:
+            groups.append((f"{day:%Y-%m}", f"{day:%Y-%m}", 1))
+        elif 1 + cost(outside) < cost(inside):
+            groups.append((f"{day:%Y-%m}", f"{day:%Y-%m}", 1))
+            groups.extend((month, period, -1) for month, period in outside)
+        else:
+            groups.extend((month, period, 1) for month, period in inside)
         day = stop + timedelta(days=1)
     return groups, trend
 

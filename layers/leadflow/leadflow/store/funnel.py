@@ -41,7 +41,7 @@ MARKER_SK = "FUNNELREC"
 MARKER_TTL_SECONDS = 2 * 86400  # a stream keeps records 24 hours: a redelivery always finds its marker
 ATTEMPTS = 8
 SEPARATOR = "|"  # `<value>|<counter>`: counter names never contain it, so the last one splits
-ROLLUP_SHARDS = 4  # a record's roll-up items are those of its shard: no more contention than on its day item
+ROLLUP_SHARDS = 1  # roll-ups are not sharded: a report reads one item per month or week part (see README)
 TREND = "all"  # the pseudo-dimension every change is counted under once (value `all`): the weekly trend
 BATCH_KEYS = 100  # BatchGetItem's limit
 
@@ -186,26 +186,28 @@ def report_counters(
     dimension: str, start: date, end: date
 ) -> tuple[list[tuple[str, str, dict]], list[tuple[str, dict]]]:
     """The counters of a report of [start, end]: rows `(period, value, numbers)` of the dimension (whole months
-    and week parts from roll-ups, edge days from day items) and the weekly trend rows `(ISO week, numbers)`,
-    read by exact key (`read_plan`; every shard of each period) with BatchGetItem."""
-    groups, trend = read_plan(start, end)
-    wanted: dict[tuple[str, str], tuple[bool, str]] = {}  # (pk, sk) → (a trend item, its period)
-    for is_trend, dim, plan in ((False, dimension, groups), (True, TREND, trend)):
-        for month, period in plan:
+    and week parts from roll-ups, edge days from day items; numbers of a subtracted period negated) and the
+    weekly trend rows `(ISO week, numbers)`, read by exact key (`read_plan`; every shard of each period) with
+    BatchGetItem."""
+    groups, trend = read_plan(start, end, day_cost=SHARDS // ROLLUP_SHARDS)
+    wanted: dict[tuple[str, str], tuple[bool, str, int]] = {}  # (pk, sk) → (a trend item, its period, sign)
+    plans = ((False, dimension, groups), (True, TREND, [(month, period, 1) for month, period in trend]))
+    for is_trend, dim, plan in plans:
+        for month, period, sign in plan:
             shards = SHARDS if len(period) == 10 else ROLLUP_SHARDS
             for shard in range(shards):
-                wanted[(counter_pk(dim, month), period_sk(period, shard))] = (is_trend, period)
+                wanted[(counter_pk(dim, month), period_sk(period, shard))] = (is_trend, period, sign)
     keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
     rows: list[tuple[str, str, dict]] = []
     weeks: list[tuple[str, dict]] = []
     try:
         for item in _batch_get(keys):
-            is_trend, period = wanted[(item["pk"]["S"], item["sk"]["S"])]
+            is_trend, period, sign = wanted[(item["pk"]["S"], item["sk"]["S"])]
             for value, numbers in _numbers(item).items():
                 if is_trend:
                     weeks.append((period if "W" in period else iso_week(period), numbers))
                 else:
-                    rows.append((period, value, numbers))
+                    rows.append((period, value, {name: sign * n for name, n in numbers.items()}))
     except (ClientError, BotoCoreError) as error:
         raise StoreUnavailable("The funnel counters could not be read; retry shortly.") from error
     return rows, weeks

@@ -88,6 +88,8 @@ def generated_counters(leads: int, seed: int = 1) -> dict[tuple[str, str, int], 
 class Calls:
     def __init__(self) -> None:
         self.made: list[str] = []
+        self.items = 0  # items DynamoDB returned (counters and spend)
+        self.numbers = 0  # number attributes in them (the counter cells read)
 
     def install(self) -> None:
         import botocore.client
@@ -96,9 +98,14 @@ class Calls:
         calls = self
 
         def recording(client, operation, params):
+            answer = original(client, operation, params)
             if client.meta.service_model.service_name == "dynamodb":
                 calls.made.append(operation)
-            return original(client, operation, params)
+                items = [i for batch in (answer.get("Responses") or {}).values() for i in batch]
+                items += answer.get("Items") or []
+                calls.items += len(items)
+                calls.numbers += sum(1 for item in items for typed in item.values() if "N" in typed)
+            return answer
 
         botocore.client.BaseClient._make_api_call = recording
 
@@ -139,6 +146,7 @@ def main() -> int:
             times, per_report = [], []
             for _ in range(ROUNDS + 1):  # the first one warms the handler and the configuration
                 calls.made.clear()
+                calls.items = calls.numbers = 0
                 started = time.perf_counter()
                 answer = handler(event, LambdaContext(function_name="report_funnel"))
                 times.append(time.perf_counter() - started)
@@ -149,7 +157,8 @@ def main() -> int:
             results[size] = (statistics.median(times[1:]), per_report[-1], written, built)
             print(
                 f"{size:>7} leads: {written} counter items written in {built:.1f} s; report median "
-                f"{results[size][0] * 1000:.1f} ms, DynamoDB calls per report {dict(per_report[-1])}"
+                f"{results[size][0] * 1000:.1f} ms, DynamoDB calls per report {dict(per_report[-1])}, "
+                f"{calls.items} items / {calls.numbers} numbers read"
             )
     small, large = results[SIZES[0]], results[SIZES[1]]
     ratio = large[0] / small[0]

@@ -371,9 +371,7 @@ def _month_pieces(first: date, last: date) -> list[tuple[str, str]]:
     return out
 
 
-def read_plan(
-    start: date, end: date, day_cost: int = 1
-) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+def read_plan(start: date, end: date, day_cost: int = 1) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
     """The counter periods whose sum is exactly [start, end]. A period is a whole month `YYYY-MM`, the days of
     an ISO week inside one month `YYYY-Www` (a week part) or one day `YYYY-MM-DD`, each with its month.
 

@@ -1,7 +1,7 @@
 """Funnel counters, their per-record markers and imported spend: the only DynamoDB code of funnel analytics.
 
-Keys (one partition per dimension and month; one item per day and shard holds every value of the dimension,
-so a report reads days × 4 items per month partition, whatever the number of leads or of values):
+Keys (one partition per dimension and month; one item per day and shard holds every value of the dimension;
+the month and its week parts are rolled up, so a report reads a few items per month, whatever the leads):
 - counter  pk=FUNNEL#<dimension>#<YYYY-MM>   sk=<YYYY-MM-DD>#<shard 0-3>   `<value>|in_<stage>`, `<value>|out_<stage>`,
            `<value>|h_<stage>_<bucket>` numbers (ADD)
 - roll-ups in the same partition: sk=M#<shard> (the whole month) and sk=W#<YYYY-Www>#<shard> (the days of

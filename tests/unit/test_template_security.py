@@ -145,7 +145,7 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
         "BatchWriteItem",
         "ConditionCheckItem",
     },
-    "FunnelReportFunction": {"Query"},  # counters and spend by key range (FUNNEL#*, SPEND#* leading keys)
+    "FunnelReportFunction": {"Query", "BatchGetItem"},  # counters by exact key, spend by key range (FUNNEL#*, SPEND#*)
     "CrmPushRouterFunction": set(),  # reads the stream only
     # current versions of the leads, the crm.<target> write-back, push timeline entries
     "HubSpotPushFunction": {"BatchGetItem", "UpdateItem", "PutItem"},

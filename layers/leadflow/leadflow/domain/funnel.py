@@ -296,16 +296,25 @@ def build_report(
     counters: Iterable[tuple[str, str, Mapping[str, Any]]],
     spend: Iterable[tuple[str, str, str, float]],
     settings: FunnelSettings,
+    trend: Iterable[tuple[str, Mapping[str, Any]]] | None = None,
 ) -> dict:
     """The report from counter rows `(day, value, attributes)` of the dimension and spend rows
-    `(day, channel, campaign, cost in the report currency)` of the range."""
+    `(day, channel, campaign, cost in the report currency)` of the range. With `trend` rows `(ISO week,
+    attributes)` (the roll-up read), the weeks come from those and the rows' first field is not read."""
     groups: dict[str, Tally] = {}
     weeks: dict[str, Tally] = {}
     total = Tally()
     for day, value, attributes in counters:
         groups.setdefault(value, Tally()).add(attributes)
-        weeks.setdefault(iso_week(day), Tally()).add(attributes)
+        if trend is None:
+            weeks.setdefault(iso_week(day), Tally()).add(attributes)
         total.add(attributes)
+    for week, attributes in trend or ():
+        weeks.setdefault(week, Tally()).add(attributes)
+    for value in [v for v, tally in groups.items() if not any(tally.values.values())]:
+        del groups[value]  # only in periods a roll-up read subtracted: not in the range
+    for tally in (*groups.values(), total):
+        tally.values = {name: n for name, n in tally.values.items() if n}
     for _day, channel, campaign, cost in spend:
         total.spend += cost
         key = campaign if group_by == "utm_campaign" else channel if group_by in ("source", "utm_source") else None
@@ -343,6 +352,62 @@ def months(start: date, end: date) -> list[str]:
         out.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return out
+
+
+def _month_pieces(first: date, last: date) -> list[tuple[str, str]]:
+    """`(month, period)` covering [first, last] (inside one month): whole week parts, else days."""
+    month_start = first.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    month, out, current = f"{first:%Y-%m}", [], first
+    while current <= last:
+        week_start = max(month_start, current - timedelta(days=current.weekday()))
+        week_end = min(month_end, current + timedelta(days=6 - current.weekday()))
+        if current == week_start and week_end <= last:
+            out.append((month, iso_week(current.isoformat())))
+            current = week_end + timedelta(days=1)
+        else:
+            out.append((month, current.isoformat()))
+            current += timedelta(days=1)
+    return out
+
+
+def read_plan(start: date, end: date, day_cost: int = 1) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    """The counter periods whose sum is exactly [start, end]. A period is a whole month `YYYY-MM`, the days of
+    an ISO week inside one month `YYYY-Www` (a week part) or one day `YYYY-MM-DD`, each with its month.
+
+    First the report's group periods `(month, period, sign)`: a month the range covers is read whole; a month
+    it covers in part is either its week parts and edge days inside the range (+1), or the whole month (+1)
+    minus the week parts and days outside the range (-1), whichever reads fewer items (a day item costs
+    `day_cost`, a roll-up 1; a range ending today subtracts only days to come, which hold nothing). Then the
+    weekly trend's periods `(month, period)`: the week parts and edge days inside the range. So a report
+    reads a number of items bounded by the months, weeks and edge days of its range, whatever the leads."""
+    groups: list[tuple[str, str, int]] = []
+    trend: list[tuple[str, str]] = []
+
+    def cost(pieces: list[tuple[str, str]]) -> int:
+        return sum(day_cost if len(period) == 10 else 1 for _month, period in pieces)
+
+    day = start
+    while day <= end:
+        month_start = day.replace(day=1)
+        month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        stop = min(end, month_end)
+        inside = _month_pieces(day, stop)
+        trend.extend(inside)
+        outside = []
+        if day > month_start:
+            outside += _month_pieces(month_start, day - timedelta(days=1))
+        if stop < month_end:
+            outside += _month_pieces(stop + timedelta(days=1), month_end)
+        if not outside:
+            groups.append((f"{day:%Y-%m}", f"{day:%Y-%m}", 1))
+        elif 1 + cost(outside) < cost(inside):
+            groups.append((f"{day:%Y-%m}", f"{day:%Y-%m}", 1))
+            groups.extend((month, period, -1) for month, period in outside)
+        else:
+            groups.extend((month, period, 1) for month, period in inside)
+        day = stop + timedelta(days=1)
+    return groups, trend
 
 
 def convert(amount: float, currency: str, settings: FunnelSettings) -> float | None:

@@ -2,9 +2,11 @@
 
 - `count_stage_change` runs in the JourneyRouterFunction for every lead record of the stream (no third reader
   on the stream): O(1) per record (nothing for a change that keeps the stage; else one TransactWriteItems of
-  the record's marker and one counter ADD per dimension), exactly once per record.
-- `funnel_report` reads counters by key range: one Query per month of the range (plus its pages) for the
-  dimension and one per month for spend; it never reads a lead.
+  the record's marker and, per dimension, ADDs to its day item and its week-part and month roll-ups),
+  exactly once per record.
+- `funnel_report` reads counters by exact key: month and ISO-week roll-ups for the whole periods of the range,
+  day items for its edge days (BatchGetItem, one call per 100 keys), and one Query per month for spend; it
+  never reads a lead.
 - `rebuild` (`leadflow report rebuild`, an operator command, never a request path) recounts from the stored
   leads and their stage history, paging lead keys through the `LeadsByStage` index.
 """
@@ -93,10 +95,9 @@ def funnel_report(
         raise ReportQueryInvalid(errors)
     start, end = report_range(from_text, to_text, today or datetime.now(UTC).date())
     span = months(start, end)
-    first, last = start.isoformat(), end.isoformat()
-    rows = store.counters(dimension(group_by, attribution), span, first, last)
-    spend = store.spend(span, first, last)
-    return build_report(group_by, attribution, start, end, rows, spend, current_config().settings)
+    rows, trend = store.report_counters(dimension(group_by, attribution), start, end)
+    spend = store.spend(span, start.isoformat(), end.isoformat())
+    return build_report(group_by, attribution, start, end, rows, spend, current_config().settings, trend)
 
 
 # ------------------------------------------------------------------------------------------------ spend
@@ -180,11 +181,11 @@ def rebuild(today: date | None = None) -> dict[str, int]:
             for change in replay_changes({**lead, "attribution": attribution}, store.stage_moves(lead["lead_id"])):
                 earliest = min(earliest, date.fromisoformat(change.day))
                 latest = max(latest, date.fromisoformat(change.day))
-                for dim, value in change.values.items():
+                for dim, value in {**change.values, store.TREND: store.TREND}.items():
                     numbers = totals.setdefault((dim, change.day), {}).setdefault(value, {})
                     for name, amount in change.increments().items():
                         numbers[name] = numbers.get(name, 0) + amount
     span = months(earliest, latest)
-    cleared = sum(store.clear_counters(dim, span) for dim in DIMENSIONS)
+    cleared = sum(store.clear_counters(dim, span) for dim in (*DIMENSIONS, store.TREND))
     written = store.write_counters((dim, day, 0, by_value) for (dim, day), by_value in sorted(totals.items()))
     return {"leads": leads, "cleared": cleared, "written": written, "months": len(span)}

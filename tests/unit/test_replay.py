@@ -42,9 +42,9 @@ def test_reached_mql_counts_later_stages_and_exits_that_were_mql():
 def test_what_if_totals_and_rates_by_source():
     # Given two website leads (one loses MQL, one changes grade only) and one webinar lead that stays MQL
     what_if = WhatIf()
-    what_if.add("form:website", ("A", "mql", True), ("B", "lead", False))
-    what_if.add("form:website", ("C", "lead", False), ("D", "lead", False))
-    what_if.add("webhook:zoom", ("A", "mql", True), ("A", "mql", True))
+    what_if.add("form:website", ("A", "mql", True, True), ("B", "lead", False, False))
+    what_if.add("form:website", ("C", "lead", False, False), ("D", "lead", False, False))
+    what_if.add("webhook:zoom", ("A", "mql", True, True), ("A", "mql", True, True))
 
     # When it is summarised / Then
     report = what_if.as_dict()
@@ -56,10 +56,27 @@ def test_what_if_totals_and_rates_by_source():
         "mql_after": 1,
         "lead_to_mql_before": 0.6667,
         "lead_to_mql_after": 0.3333,
+        "qualified_before": 2,
+        "qualified_after": 1,
     }
     assert report["by_source"]["form:website"]["lead_to_mql_before"] == 0.5
     assert report["by_source"]["form:website"]["lead_to_mql_after"] == 0.0
     assert list(report["by_source"]) == ["form:website", "webhook:zoom"]
+
+
+def test_a_lead_the_crm_moved_on_keeps_its_mql_but_counts_as_no_longer_qualified_by_a_stricter_model():
+    # Given a customer (moved on by the CRM) whose score qualifies under the current model but not the candidate
+    what_if = WhatIf()
+    what_if.add("form:website", ("A", "customer", True, True), ("A", "customer", True, False))
+    what_if.add("form:website", ("B", "lead", False, False), ("B", "lead", False, False))
+
+    # When it is summarised
+    totals = what_if.as_dict()["totals"]
+
+    # Then its MQL stays (the CRM's stage is kept), while the candidate's criteria qualify one lead fewer
+    assert (totals["mql_before"], totals["mql_after"]) == (1, 1)
+    assert (totals["qualified_before"], totals["qualified_after"]) == (1, 0)
+    assert totals["stage_changed"] == 0
 
 
 def test_the_first_touch_source_groups_a_lead():

@@ -160,10 +160,11 @@ class LocalRuntime:
         settings.cache_clear()
         models.bind()
         # clients and caches of an earlier stack in this process (tests) must not outlive it
-        from leadflow import queues
+        from leadflow import channels, queues
         from leadflow.crm.config import crm_config
         from leadflow.services import conversions, push
 
+        channels._client.cache_clear()  # SES, SNS and Step Functions clients made for an earlier stack
         queues.reset()
         crm_config.cache_clear()
         push.reset()

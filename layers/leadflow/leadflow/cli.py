@@ -416,14 +416,16 @@ def _score(args) -> int:
     print(f"what-if for {cohort}: model {current.name} (now) -> {candidate.name} (candidate)")
     print(
         f"{'source':<22} {'leads':>6} {'grade changes':>14} {'stage changes':>14} {'MQL now->then':>14} "
-        f"{'Lead->MQL rate':>18}"
+        f"{'Lead->MQL rate':>18} {'scoring qualifies':>18}"
     )
     rows = [*report["by_source"].items(), ("total", report["totals"])]
     for source, row in rows:
         mql = f"{row['mql_before']} -> {row['mql_after']}"
         rate = f"{row['lead_to_mql_before']:.1%} -> {row['lead_to_mql_after']:.1%}"
+        qualified = f"{row['qualified_before']} -> {row['qualified_after']}"
         print(
             f"{source:<22} {row['leads']:>6} {row['grade_changed']:>14} {row['stage_changed']:>14} {mql:>14} {rate:>18}"
+            f" {qualified:>18}"
         )
     print("nothing was written")
     return 0

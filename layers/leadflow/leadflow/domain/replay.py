@@ -5,6 +5,10 @@ A replay asks "what would the funnel look like had this model been in place": st
 that does not is back to `lead`), while stages the CRM or an operator set (`sql` and later, `recycled`,
 `disqualified`) are kept as stored. A lead reached MQL when its replayed stage is `mql` or later in the
 funnel, or, for `recycled` / `disqualified`, when it was an MQL before (`mql_at`).
+
+Since the CRM and operators move qualified leads on (kept as stored), the MQL counts of a cohort whose MQLs
+all went on to `sql` and later cannot change with the model; `qualified_before` / `qualified_after` count the
+leads each model's MQL criteria accept (their score), whatever stage they are in now: what scoring decides.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 
 SCORING_STAGES = ("subscriber", "lead", "mql")
 PAST_MQL = ("mql", "sql", "opportunity", "customer")
+Outcome = tuple[str, str, bool, bool]  # a lead under one model: grade, replayed stage, reached MQL, score qualifies
 
 
 def replay_stage(stored_stage: str | None, qualifies: bool) -> str:
@@ -33,14 +38,18 @@ class Tally:
     leads: int = 0
     mql_before: int = 0
     mql_after: int = 0
+    qualified_before: int = 0
+    qualified_after: int = 0
     grade_changed: int = 0
     stage_changed: int = 0
 
-    def add(self, before: tuple[str, str, bool], after: tuple[str, str, bool]) -> None:
-        """One lead's (grade, stage, reached MQL) under the current and the candidate model."""
+    def add(self, before: Outcome, after: Outcome) -> None:
+        """One lead's (grade, stage, reached MQL, score qualifies) under the current and the candidate model."""
         self.leads += 1
         self.mql_before += before[2]
         self.mql_after += after[2]
+        self.qualified_before += before[3]
+        self.qualified_after += after[3]
         self.grade_changed += before[0] != after[0]
         self.stage_changed += before[1] != after[1]
 
@@ -53,6 +62,8 @@ class Tally:
             "mql_after": self.mql_after,
             "lead_to_mql_before": _rate(self.mql_before, self.leads),
             "lead_to_mql_after": _rate(self.mql_after, self.leads),
+            "qualified_before": self.qualified_before,
+            "qualified_after": self.qualified_after,
         }
 
 
@@ -67,7 +78,7 @@ class WhatIf:
     total: Tally = field(default_factory=Tally)
     by_source: dict[str, Tally] = field(default_factory=dict)
 
-    def add(self, source: str, before: tuple[str, str, bool], after: tuple[str, str, bool]) -> None:
+    def add(self, source: str, before: Outcome, after: Outcome) -> None:
         self.total.add(before, after)
         self.by_source.setdefault(source, Tally()).add(before, after)
 

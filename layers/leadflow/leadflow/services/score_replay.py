@@ -12,7 +12,7 @@ from datetime import datetime
 
 from leadflow.domain import lifecycle
 from leadflow.domain.attribution import iso
-from leadflow.domain.replay import WhatIf, first_touch_source, reached_mql, replay_stage
+from leadflow.domain.replay import Outcome, WhatIf, first_touch_source, reached_mql, replay_stage
 from leadflow.domain.scoring import score_lead
 from leadflow.domain.scoring_model import ScoringModel
 from leadflow.observability import logger
@@ -35,10 +35,10 @@ def _cohort(since: datetime | None):
                 yield lead
 
 
-def _outcome(lead: dict, events: list[dict], model: ScoringModel, now: datetime) -> tuple[str, str, bool]:
+def _outcome(lead: dict, events: list[dict], model: ScoringModel, now: datetime) -> Outcome:
     score = score_lead(lead, events, model, now)
     stage = replay_stage(lead.get("lifecycle_stage"), score.qualifies)
-    return score.grade, stage, reached_mql(stage, lead.get("mql_at"))
+    return score.grade, stage, reached_mql(stage, lead.get("mql_at")), score.qualifies
 
 
 def simulate(candidate: ScoringModel, current: ScoringModel, since: datetime | None, now: datetime) -> dict:

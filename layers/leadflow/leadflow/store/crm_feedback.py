@@ -27,13 +27,12 @@ from leadflow.store.events import _history_items
 from leadflow.store.leads import (
     ERASED_ANSWER,
     TOMBSTONE,
-    WriteConflict,
     _compact,
     _connection,
-    _failed_conditions,
     _lead_dict,
     _lead_item,
     _plain,
+    _transaction_conflict,
 )
 from leadflow.store.models import (
     DELIVERY_SK,
@@ -140,7 +139,7 @@ def save_applied(
                 tx.save(item)
                 ops.append("history")
     except TransactWriteError as exc:
-        raise _conflict(exc, ops) from exc
+        raise _transaction_conflict(exc, ops) from exc
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
 
@@ -151,18 +150,9 @@ def save_answer(delivery_key: str, lead_id: str | None, answer: dict, *, now: st
         with TransactWrite(connection=_connection()) as tx:
             _delivery(tx, delivery_key, lead_id, answer, now, expires_at)
     except TransactWriteError as exc:
-        raise _conflict(exc, ["delivery"]) from exc
+        raise _transaction_conflict(exc, ["delivery"]) from exc
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
-
-
-def _conflict(exc: TransactWriteError, ops: list[str]) -> Exception:
-    failed = set(_failed_conditions(exc, ops))
-    if "delivery" in failed:
-        return WriteConflict("delivery_exists")
-    if failed or exc.cause_response_code == "TransactionCanceledException":
-        return WriteConflict("lead_changed")
-    return StoreUnavailable("The lead store did not take the write; retry shortly.")
 
 
 def save_pending(
@@ -205,7 +195,7 @@ def save_pending(
             _delivery(tx, delivery_key, None, answer, now, delivery_expires_at)
             ops.append("delivery")
     except TransactWriteError as exc:
-        raise _conflict(exc, ops) from exc
+        raise _transaction_conflict(exc, ops) from exc
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
 

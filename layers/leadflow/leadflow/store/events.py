@@ -25,14 +25,13 @@ from leadflow.errors import StoreUnavailable
 from leadflow.store.leads import (
     ERASED_ANSWER,
     TOMBSTONE,
-    WriteConflict,
     _compact,
     _connection,
-    _failed_conditions,
     _lead_dict,
     _lead_item,
     _plain,
     _save_delivery,
+    _transaction_conflict,
     crm_as_read,
 )
 from leadflow.store.models import (
@@ -178,18 +177,9 @@ def save_event(
                 tx.save(item)
                 ops.append("history")
     except TransactWriteError as exc:
-        raise _conflict(exc, deletes + ops) from exc
+        raise _transaction_conflict(exc, deletes + ops) from exc
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
-
-
-def _conflict(exc: TransactWriteError, ops: list[str]) -> Exception:
-    failed = set(_failed_conditions(exc, ops))
-    if "delivery" in failed:
-        return WriteConflict("delivery_exists")
-    if failed or exc.cause_response_code == "TransactionCanceledException":
-        return WriteConflict("lead_changed")
-    return StoreUnavailable("The lead store did not take the write; retry shortly.")
 
 
 def save_anonymous(
@@ -226,7 +216,7 @@ def save_anonymous(
                 _save_delivery(tx, event.delivery_key, None, answer, now, delivery_expires_at)
                 ops.append("delivery")
     except TransactWriteError as exc:
-        raise _conflict(exc, ops) from exc
+        raise _transaction_conflict(exc, ops) from exc
     except PynamoDBException as exc:
         raise StoreUnavailable("The lead store did not take the write; retry shortly.") from exc
 

@@ -108,6 +108,17 @@ def _failed_conditions(exc: TransactWriteError, ops: list[Any]) -> list[Any]:
     ]
 
 
+def _transaction_conflict(exc: TransactWriteError, ops: list[str]) -> Exception:
+    """What a cancelled transaction of a delivery and its lead means: the delivery was already stored (a
+    redelivery: answer it again), the lead changed meanwhile (read again and reapply), or the store failed."""
+    failed = set(_failed_conditions(exc, ops))
+    if "delivery" in failed:
+        return WriteConflict("delivery_exists")
+    if failed or exc.cause_response_code == "TransactionCanceledException":
+        return WriteConflict("lead_changed")
+    return StoreUnavailable("The lead store did not take the write; retry shortly.")
+
+
 def _lead_dict(item: LeadItem) -> dict:
     return {name: _plain(getattr(item, name)) for name in _LEAD_FIELDS}
 

@@ -497,9 +497,11 @@ class Events:
     # ---- added with CRM feedback in
 
     def _link(self, record_id: str) -> None:
-        """The stored lead as HubSpot contact `record_id` (the link item the push writes back)."""
-        assert self.lead_id, "a capture runs first"
-        item = {"pk": {"S": f"CRMID#hubspot#{record_id}"}, "sk": {"S": "IDENTITY"}, "lead_id": {"S": self.lead_id}}
+        """A pushed MQL (a copy of the last captured lead, so the operator's stage move keeps its own lead) as
+        HubSpot contact `record_id` (the link item the push writes back)."""
+        _, pushed = self._qualified_copy()
+        lead_id = pushed["lead_id"]["S"]
+        item = {"pk": {"S": f"CRMID#hubspot#{record_id}"}, "sk": {"S": "IDENTITY"}, "lead_id": {"S": lead_id}}
         item["entity"] = {"S": "crm_link"}
         self.client.put_item(TableName=self.table, Item=item)
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from leadflow.domain.attribution import apply_utm_rules
+from leadflow.domain.attribution import apply_utm_rules, needs_utm_rules
 from leadflow.domain.funnel import FunnelSettings, Tally, build_report, change_of, median_hours, range_targets
 from leadflow.errors import FunnelConfigInvalid
 from leadflow.funnel_config import DEFAULT_FILE, load_funnel_config, load_funnel_config_file
@@ -69,6 +69,21 @@ def test_utm_rules_name_zhihu_and_baijiahao_and_never_replace_a_touch_own_utms()
     assert apply_utm_rules(own, rules) == own
     lookalike = {"source": "form:website", "referrer": "https://notzhihu.com/"}
     assert apply_utm_rules(lookalike, rules) == lookalike
+
+
+def test_capture_reads_the_utm_rules_only_for_a_touch_a_rule_could_change():
+    # A touch with its own utm_source, or with neither a referrer nor a landing URL, is never changed by a rule
+    # (so capture does not load the funnel configuration for it); any other touch is offered to the rules
+    assert needs_utm_rules({"source": "form:website", "referrer": "https://www.zhihu.com/"})
+    assert needs_utm_rules({"source": "form:website", "landing_url": "https://www.example.com/?ch=partner-7"})
+    assert not needs_utm_rules({"source": "form:website", "landing_url": "https://x.example/", "utm_source": "g"})
+    assert not needs_utm_rules({"source": "generic"})
+    # which holds because every valid rule matches on a referrer host, a landing path or a landing parameter:
+    # `param_value` alone (a rule that would match every touch) is refused at load, naming the field
+    text = "currency: CNY\nutm_rules:\n  - id: a\n    when: {param_value: x}\n    set: {utm_source: s}\n"
+    with pytest.raises(FunnelConfigInvalid) as raised:
+        load_funnel_config(text, "funnel.yaml")
+    assert raised.value.problems[0].startswith("funnel.yaml:4: utm_rules[0].when")
 
 
 def test_a_broken_configuration_names_file_line_and_field():

@@ -207,6 +207,12 @@ def _host(url: str | None) -> str:
         return ""
 
 
+def needs_utm_rules(touch: dict) -> bool:
+    """Whether a UTM rule could change the touch: it has no utm_source of its own, and a referrer or a landing
+    URL for a rule to match (every rule matches on a referrer host, a landing path or a landing parameter)."""
+    return not touch.get("utm_source") and bool(touch.get("referrer") or touch.get("landing_url"))
+
+
 def apply_utm_rules(touch: dict, rules: list[dict]) -> dict:
     """The touch with source/medium/campaign from the first matching rule, for a touch that has no utm_source
     of its own (Zhihu, Baijiahao and other platforms with no UTM convention); `utm_rule` names the rule."""

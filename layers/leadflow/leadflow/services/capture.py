@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from leadflow.config import settings
-from leadflow.domain.attribution import ad_click_keys, apply_utm_rules, attach_ad_click
+from leadflow.domain.attribution import ad_click_keys, apply_utm_rules, attach_ad_click, needs_utm_rules
 from leadflow.domain.capture import prepare
 from leadflow.domain.engagement import rescore
 from leadflow.domain.identity import Resolution, email_key, key_kind, phone_key, resolve
@@ -39,7 +39,8 @@ def capture_lead(inp: LeadInput, now: datetime | None = None) -> dict:
     """
     now = now or utcnow()
     sub = prepare(inp, settings().default_phone_region, now)
-    sub = dataclasses.replace(sub, touch=apply_utm_rules(sub.touch, utm_rules()))  # Zhihu, Baijiahao, …
+    if needs_utm_rules(sub.touch):  # Zhihu, Baijiahao, …: read the rules (funnel configuration) only then
+        sub = dataclasses.replace(sub, touch=apply_utm_rules(sub.touch, utm_rules()))
     suspects: set[str] = set()  # conflicting owners a lost transaction found erasing or gone
     model = _scoring_model()
     for attempt in range(MAX_ATTEMPTS):

@@ -1,5 +1,5 @@
 """`leadflow up` routes qualified leads: the lead arrives in the local CRM with its owner's HubSpot owner id;
-with the SLA scaled down (one hour of SLA time is two real seconds), an unanswered lead is reassigned to a
+with the SLA scaled down (one hour of SLA time is six real seconds), an unanswered lead is reassigned to a
 different owner by the local EventBridge Scheduler, the CRM gets the new owner, and the timeline says why."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def stack(tmp_path):
     rules.write_text(RULES, encoding="utf-8")
     os.environ["LEADFLOW_ROUTING_FILE"] = str(rules)
     lines: list[str] = []
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, salesforce_port=0, time_scale=1800.0)
+    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, salesforce_port=0, time_scale=600.0)
     runtime.emit = lines.append
     runtime.start()
     runtime.lines = lines
@@ -82,38 +82,48 @@ def _wait(predicate, timeout: float = 30.0):
     raise AssertionError("timed out")
 
 
+def _owner_ids_sent(stack, email: str) -> list[str]:
+    """The hubspot_owner_id values the local CRM received for this email, in order, without repeats."""
+    sent: list[str] = []
+    for request in stack.crm.requests():
+        for record in (request.get("body") or {}).get("inputs", []) if isinstance(request.get("body"), dict) else []:
+            owner = (record.get("properties") or {}).get("hubspot_owner_id")
+            if record.get("id") == email and owner and (not sent or sent[-1] != owner):
+                sent.append(owner)
+    return sent
+
+
 def test_a_qualified_lead_reaches_the_crm_with_its_owner_and_is_reassigned_when_nobody_answers(stack):
     # Given a lead from the website form, qualified (an operator's stage move to mql)
-    status, answer = _json(
-        "POST", f"{stack.url}/v1/forms/website", {"email": "cto@globex.example.org", "country": "US"}
-    )
+    email = "cto@globex.example.org"
+    status, answer = _json("POST", f"{stack.url}/v1/forms/website", {"email": email, "country": "US"})
     assert status == 202
     lead_id = answer["lead_id"]
     assert _json("POST", f"{stack.url}/v1/leads/{lead_id}/stage", {"stage": "mql", "reason": "demo request"})[0] == 200
-    # Then it arrives in the local CRM with its owner's HubSpot owner id
-    contact = _wait(
-        lambda: (c := stack.crm.contact("cto@globex.example.org")) and c["properties"].get("hubspot_owner_id") and c
-    )
-    first = _json("GET", f"{stack.url}/v1/leads/{lead_id}")[1]["owner"]
-    assert (first["team"], first["rule"]) == ("us_sales", "us")
-    assert contact["properties"]["hubspot_owner_id"] == {"ann": "9001", "bob": "9002"}[first["id"]]
-    # When nobody accepts it within the (scaled) hour
+    # When nobody accepts it within the (scaled) hour, it is reassigned once (max_reassignments: 1).
+    # (Waiting for the outcome, not polling for the first owner: on a loaded machine the first push can
+    # reach the CRM after the scaled hour has already lapsed.)
     second = _wait(
-        lambda: (o := _json("GET", f"{stack.url}/v1/leads/{lead_id}")[1]["owner"])["id"] != first["id"] and o
+        lambda: (o := _json("GET", f"{stack.url}/v1/leads/{lead_id}")[1].get("owner") or {}).get("previous") and o,
+        timeout=60,
     )
-    # Then a different owner has it, the CRM follows, and the timeline says why
-    assert second["previous"] == [first["id"]]
-    _wait(
-        lambda: (
-            stack.crm.contact("cto@globex.example.org")["properties"]["hubspot_owner_id"]
-            != contact["properties"]["hubspot_owner_id"]
-        )
-    )
+    first = second["previous"][0]
+    # Then the first owner came from the matching rule's team, a different member has it now
+    assert second["previous"] == [first] and first in ("ann", "bob") and second["id"] in ("ann", "bob")
+    assert second["id"] != first
+    assert (second["team"], second["rule"]) == ("us_sales", "us")
+    # and the CRM received the lead with its owner's HubSpot owner id, then the new owner's
+    ids = {"ann": "9001", "bob": "9002"}
+    _wait(lambda: (c := stack.crm.contact(email)) and c["properties"].get("hubspot_owner_id") == ids[second["id"]])
+    assert _owner_ids_sent(stack, email)[-1] == ids[second["id"]]
+    assert set(_owner_ids_sent(stack, email)) <= {ids[first], ids[second["id"]]}
+    # and the timeline says who had it first and why it moved
     items = _json("GET", f"{stack.url}/v1/leads/{lead_id}/timeline?limit=100")[1]["items"]
-    reassigned = next(i["detail"] for i in items if i["kind"] == "owner" and i["detail"].get("previous_owner"))
-    assert reassigned["owner"] == second["id"]
-    assert reassigned["reason"] == f"reassigned: no response from {first['id']} within 1 hour"
+    owners = [i["detail"] for i in items if i["kind"] == "owner"]
+    assert any(d.get("owner") == first and not d.get("previous_owner") for d in owners)
+    reassigned = next(d for d in owners if d.get("previous_owner"))
+    assert reassigned["owner"] == second["id"] and reassigned["previous_owner"] == first
+    assert reassigned["reason"] == f"reassigned: no response from {first} within 1 hour"
     # And the terminal said so, with ids only
-    time.sleep(0.6)
-    assert any(line.startswith("owner     lead " + lead_id) and "no response" in line for line in stack.lines)
+    _wait(lambda: any(line.startswith("owner     lead " + lead_id) and "no response" in line for line in stack.lines))
     assert "@" not in " ".join(stack.lines)

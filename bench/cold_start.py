@@ -4,7 +4,9 @@
 serves HTTP or a queue/stream, read from the template so a new function is measured automatically:
 
 - **first request**: a fresh interpreter (bench/cold_child.py) imports the function's `app` from its
-  folder, with the layer first on sys.path and the function's environment from the template, and serves
+  folder, with the layer's code first on sys.path as the build packages it (layers/leadflow/Makefile
+  `layer-code`: the package, its configuration defaults and their JSON twins; the locked dependencies come
+  from the virtualenv) and the function's environment from the template, and serves
   one realistic event (a new lead, a signed delivery, a click, an SQS record...) against the embedded AWS
   (moto's server) and, for lead fetches, the local platform API (leadflow_local.local_platforms);
 - **its floor**: a fresh interpreter that runs `import boto3`, makes one DynamoDB client and makes the same
@@ -821,6 +823,12 @@ def main() -> int:
     envs = {f.name: {**function_env(f, local), "POWERTOOLS_LOG_LEVEL": LOG_LEVEL} for f in functions}
 
     with tempfile.TemporaryDirectory(prefix="leadflow-cold-") as tmp:
+        # the layer's code as `sam build` packages it (what a function imports on Lambda from /opt/python)
+        subprocess.run(
+            ["make", "-s", "-C", str(LAYER), "layer-code", f"ARTIFACTS_DIR={tmp}/layer", f"PYTHON={sys.executable}"],
+            check=True,
+        )
+        built_layer = Path(tmp) / "layer" / "python"
         # the development secrets and CRM configuration, with the push webhook target enabled and pointed at
         # the bench's receiver (the file's own URL names `leadflow up`'s port)
         secrets = json.loads(json.dumps(SECRETS))
@@ -837,7 +845,7 @@ def main() -> int:
         def job(function: Function, case: Case | None = None) -> dict:
             return {
                 "name": function.name,
-                "layer": str(LAYER),
+                "layer": str(built_layer),
                 "function_dir": str(REPO / "functions" / function.name),
                 "event": case.event if case else None,
                 "expect_status": case.expect_status if case else None,

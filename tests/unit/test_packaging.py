@@ -16,6 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -119,7 +120,7 @@ def test_the_layer_code_is_the_leadflow_package_without_the_cli_or_local_caches(
 
     # When the layer's code step runs as `sam build` runs it
     subprocess.run(
-        ["make", "-s", "-C", str(LAYER), "layer-code", f"ARTIFACTS_DIR={tmp_path}"],
+        ["make", "-s", "-C", str(LAYER), "layer-code", f"ARTIFACTS_DIR={tmp_path}", f"PYTHON={sys.executable}"],
         check=True,
         capture_output=True,
     )
@@ -145,18 +146,21 @@ def test_the_layer_ships_the_default_configurations_and_loads_them_with_no_check
     shutil.copytree(LAYER, scratch, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         ["make", "-s", "--makefile", str(LAYER / "Makefile"), "-C", str(scratch), "layer-code"]
-        + [f"ARTIFACTS_DIR={tmp_path / 'artifacts'}"],
+        + [f"ARTIFACTS_DIR={tmp_path / 'artifacts'}", f"PYTHON={sys.executable}"],
         check=True,
         capture_output=True,
     )
     built = tmp_path / "artifacts" / "python"
 
-    # Then every shipped default (infra/<name>/default.yaml) is in the package, unchanged
+    # Then every shipped default (infra/<name>/default.yaml) is in the package, unchanged, with its JSON twin
+    # holding the same document (what a cold start reads without PyYAML)
     shipped = sorted(ROOT.glob("infra/*/default.yaml"))
     assert {p.parent.name for p in shipped} >= set(LOADERS)
     for default in shipped:
         packaged = built / "leadflow" / "defaults" / default.parent.name / "default.yaml"
         assert packaged.read_bytes() == default.read_bytes()
+        twin = json.loads((packaged.parent / "default.json").read_text(encoding="utf-8"))
+        assert twin == yaml.safe_load(default.read_text(encoding="utf-8")), default
 
     # and a Lambda-like process (only the layer on the path, no checkout, no LEADFLOW_* settings) loads each of
     # them with its own loader, from the layer's copy
@@ -173,7 +177,7 @@ def test_the_layer_ships_the_default_configurations_and_loads_them_with_no_check
         "for name, (module, function, _) in json.loads(sys.argv[2]).items():\n"
         "    config = getattr(importlib.import_module(module), function)()\n"
         "    loaded[name] = {'type': type(config).__name__, 'opened': opened[-1]}\n"
-        "print(json.dumps({'package': leadflow.__file__, 'loaded': loaded}))\n"
+        "print(json.dumps({'package': leadflow.__file__, 'loaded': loaded, 'modules': sorted(sys.modules)}))\n"
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEADFLOW_", "PYTHON"))}
     answer = subprocess.run(
@@ -188,8 +192,9 @@ def test_the_layer_ships_the_default_configurations_and_loads_them_with_no_check
     assert result["package"].startswith(str(built))
     assert set(result["loaded"]) == set(LOADERS)
     for name, loaded in result["loaded"].items():
-        assert loaded["opened"] == str((built / "leadflow/defaults" / name / "default.yaml").resolve()), name
+        assert loaded["opened"] == str((built / "leadflow/defaults" / name / "default.json").resolve()), name
         assert loaded["type"] == LOADERS[name][2], name
+    assert "yaml" not in result["modules"]  # the JSON twins are read without importing PyYAML
 
 
 @pytest.mark.parametrize("missing", sorted(LOADERS))

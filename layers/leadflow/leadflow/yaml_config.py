@@ -7,9 +7,10 @@
    stage), read through Powertools parameters and cached `MAX_AGE_SECONDS`, so an edit reaches warm
    functions within five minutes without a deploy; a parameter holding the placeholder `default` (what the
    stack writes: the shipped file is larger than a stack parameter may be) means "no override";
-3. the packaged default: `default_file(<name>)`, i.e. `leadflow/defaults/<name>/default.yaml` in the built
-   layer (layers/leadflow/Makefile copies every `infra/*/default.yaml` there at `make build`), or
-   `infra/<name>/default.yaml` itself in a checkout. So a stack deployed with no override runs the default.
+3. the packaged default: `default_file(<name>)`, i.e. `leadflow/defaults/<name>/default.json` in the built
+   layer (layers/leadflow/Makefile copies every `infra/*/default.yaml` there at `make build` and writes its
+   JSON twin with compile_defaults.py), or `infra/<name>/default.yaml` itself in a checkout. So a stack
+   deployed with no override runs the default, and a cold start reads it without importing PyYAML.
 
 A new configuration (routing, CRM reasons, UTM rules, targets, ...) needs no code of its own for this:
 
@@ -24,7 +25,9 @@ AWS `LEADFLOW_ROUTING_PARAMETER` plus an `ssm:GetParameter` grant on that parame
 read it. `source` names the file or `ssm:<parameter>` in errors.
 
 **Reading YAML with line numbers**: `parse` composes the node tree (for line numbers) and builds the document
-from it in one parse, refusing duplicate keys and broken YAML; `schema_problems` turns a jsonschema error
+from it in one parse, refusing duplicate keys and broken YAML; a text that is plain JSON (the layer's packaged
+defaults, or an SSM override written as JSON) is read by `json` instead, and its node tree is composed only if
+a problem must be placed on a line (JSON is YAML, so the lines are the same); `schema_problems` turns a jsonschema error
 into (path, message) pairs; `render` turns those into `source:line: field.path: message` lines, sorted by
 line. The caller's error type (ScoringModelInvalid, JourneyConfigInvalid) carries them.
 """
@@ -46,10 +49,12 @@ REPOSITORY_INFRA = _PACKAGE.parents[2] / "infra"  # layers/leadflow/leadflow →
 
 
 def default_file(name: str) -> Path:
-    """The shipped default of configuration `name`: the layer's packaged copy, else the checkout's
-    `infra/<name>/default.yaml` (development, tests)."""
-    packaged = PACKAGED_DEFAULTS / name / "default.yaml"
-    return packaged if packaged.is_file() else REPOSITORY_INFRA / name / "default.yaml"
+    """The shipped default of configuration `name`: the layer's packaged copy (its JSON twin when the build
+    wrote one), else the checkout's `infra/<name>/default.yaml` (development, tests)."""
+    for packaged in (PACKAGED_DEFAULTS / name / "default.json", PACKAGED_DEFAULTS / name / "default.yaml"):
+        if packaged.is_file():
+            return packaged
+    return REPOSITORY_INFRA / name / "default.yaml"
 
 
 def config_text(name: str, invalid: Invalid, unavailable: str, file_variable: str | None = None) -> tuple[str, str]:
@@ -105,8 +110,12 @@ def read(path: Path, source: str, invalid: Invalid) -> str:
 
 def parse(text: str, source: str, invalid: Invalid, empty: str) -> tuple[Any, Any]:
     """The composed node tree and the document built from it; `invalid(source, lines)` is raised otherwise
-    (`empty` is the message for a text without a document)."""
-    import yaml  # lazy: only the code that loads a configuration pays for PyYAML
+    (`empty` is the message for a text without a document). A plain JSON object is read by `json`; its node
+    tree is then a `Deferred`, composed by `line_of` only when a problem is rendered."""
+    document = _json_document(text)
+    if document is not None:
+        return Deferred(text), document
+    import yaml  # lazy: only a configuration written in YAML pays for PyYAML (~12 ms of imports)
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml when the wheel has it: ~2x faster
     try:
@@ -125,6 +134,47 @@ def parse(text: str, source: str, invalid: Invalid, empty: str) -> tuple[Any, An
         raise invalid(source, [f"{source}: not valid YAML: {error}"]) from None
     finally:
         loader.dispose()
+
+
+class _NotPlainJson(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _NotPlainJson("duplicate key")  # YAML's reading names the duplicate and its line
+    return dict(pairs)
+
+
+def _constant(name: str) -> Any:
+    raise _NotPlainJson(name)  # NaN and Infinity are not JSON: YAML reads them its own way
+
+
+def _json_document(text: str) -> dict | None:
+    """The JSON object `text` holds, or None when it is anything else (YAML, broken, duplicate keys): then the
+    YAML reading decides, and names the line of any problem."""
+    if not text.lstrip().startswith("{"):
+        return None
+    import json
+
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_constant)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+class Deferred:
+    """The node tree of a text read as JSON: composed (by PyYAML, lines and all) only when it is needed."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def compose(self):
+        import yaml
+
+        return yaml.compose(self.text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def duplicate_keys(node, path: tuple) -> Iterator[Problem]:
@@ -158,6 +208,8 @@ def schema_problems(error) -> list[Problem]:
 def render(problems: list[Problem], root, source: str) -> list[str]:
     from leadflow.domain.scoring_model import format_path  # only a broken file is rendered (~7 ms of imports)
 
+    if isinstance(root, Deferred):
+        root = root.compose()  # once for all the problems
     lines = []
     for path, message in problems:
         where = format_path(path)
@@ -170,6 +222,8 @@ def line_of(node, path: tuple) -> int:
     """The line of the field at `path`: its key's line in a mapping, the item's line in a list."""
     import yaml
 
+    if isinstance(node, Deferred):
+        node = node.compose()
     line = node.start_mark.line + 1
     for part in path:
         if isinstance(node, yaml.MappingNode):

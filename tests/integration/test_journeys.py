@@ -137,7 +137,7 @@ def test_journey_runs_the_real_handlers_in_process_and_scales_the_wait(
 
     # Then it succeeds quickly, with the output of the last step
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    assert elapsed < 1.5
+    assert elapsed < 10  # scaled (unscaled: hours or days of journey time); slack for load
     output = json.loads(described["output"])
     assert output["lead_id"] == "L1"
     assert output["touch"] == {"sent": True, "step": "welcome"}
@@ -217,7 +217,7 @@ def test_journeys_run_on_the_embedded_server_too(monkeypatch):
 
     # Then it succeeds over HTTP as in process, the handlers running in this process
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    assert elapsed < 1.5
+    assert elapsed < 10  # scaled (unscaled: hours or days of journey time); slack for load
     assert [c.function for c in PROBE.calls] == ["compute_next_touch", "send_touch"]
 
 

@@ -97,6 +97,6 @@ def test_an_exit_stops_the_running_execution_at_once(world, change, reason):
         for e in world.sfn.get_execution_history(executionArn=described["executionArn"])["events"]
         if "Failed" in e["type"]
     ] + [history(lead_id), get_lead(lead_id)["journey"]]
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # the stop is synchronous; slack for a loaded machine
     assert [(e["outcome"], e.get("reason")) for e in history(lead_id)] == [("sent", None), ("exited", reason)]
     assert get_lead(lead_id)["journey"]["status"] == "stopped"

@@ -5,40 +5,19 @@ conversion with its gclid; the terminal says `conversion google-ads`."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 
 import pytest
 
-from leadflow_local.runtime import LocalRuntime
+from tests.support.local_stack import running_stack
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def stack():
-    saved = dict(os.environ)
-    lines: list[str] = []
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, salesforce_port=0, quiet=False)
-    runtime.emit = lines.append  # the terminal lines, captured
-    runtime.start()
-    runtime.lines = lines
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        from leadflow import queues
-        from leadflow.config import settings
-        from leadflow.crm.config import crm_config
-        from leadflow.store import models
-
-        settings.cache_clear()
-        crm_config.cache_clear()
-        queues.reset()
-        models.bind()
+    yield from running_stack()
 
 
 def _json(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:

@@ -4,43 +4,16 @@ shows it; a lost lead's reason schedules its win-back journey, which the local r
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 from datetime import UTC, datetime
 
 import pytest
 
-from leadflow_local.runtime import LocalRuntime
+from tests.support.local_stack import running_stack
 from tests.support.signing import dev_secret, standard_webhook_headers
 
 pytestmark = pytest.mark.slow
-
-
-def _running(time_scale: float):
-    saved = dict(os.environ)
-    lines: list[str] = []
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, salesforce_port=0, time_scale=time_scale)
-    runtime.emit = lines.append  # the terminal lines, captured
-    runtime.start()
-    runtime.lines = lines
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        from leadflow import queues
-        from leadflow.config import settings
-        from leadflow.crm.config import crm_config
-        from leadflow.services import journeys
-        from leadflow.store import models
-
-        settings.cache_clear()
-        crm_config.cache_clear()
-        queues.reset()
-        models.bind()
-        journeys.set_clock(lambda: datetime.now(UTC))
 
 
 @pytest.fixture
@@ -48,13 +21,13 @@ def stack():
     # Real time: the routing SLA (two working days) of the MQL cannot lapse during the test. (At the win-back
     # test's scale it lapses within a tenth of a second, before the push function's next poll, and the
     # recycled lead, rightly, is not pushed.)
-    yield from _running(1.0)
+    yield from running_stack(1.0)
 
 
 @pytest.fixture
 def fast_stack():
     # 30 journey days per real second: a 30-day delayed enrolment starts within about a second
-    yield from _running(30 * 86400.0)
+    yield from running_stack(30 * 86400.0)
 
 
 def _json(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:

@@ -5,13 +5,12 @@ different owner by the local EventBridge Scheduler, the CRM gets the new owner, 
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 
 import pytest
 
-from leadflow_local.runtime import LocalRuntime
+from tests.support.local_stack import running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -38,31 +37,9 @@ sla:
 
 @pytest.fixture
 def stack(tmp_path):
-    saved = dict(os.environ)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES, encoding="utf-8")
-    os.environ["LEADFLOW_ROUTING_FILE"] = str(rules)
-    lines: list[str] = []
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, salesforce_port=0, time_scale=600.0)
-    runtime.emit = lines.append
-    runtime.start()
-    runtime.lines = lines
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        from leadflow import queues, schedules
-        from leadflow.config import settings
-        from leadflow.crm.config import crm_config
-        from leadflow.store import models
-
-        settings.cache_clear()
-        crm_config.cache_clear()
-        queues.reset()
-        schedules.reset()
-        models.bind()
+    yield from running_stack(600.0, env={"LEADFLOW_ROUTING_FILE": str(rules)})
 
 
 def _json(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 import urllib.request
 from types import SimpleNamespace
@@ -13,27 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 from leadflow_local.outbox import run as outbox
-from leadflow_local.runtime import LocalRuntime
+from tests.support.local_stack import running_stack
 
 
 @pytest.fixture
 def loud_stack():
-    from leadflow.observability import logger
-
-    saved, level = dict(os.environ), logger.log_level
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0).start()  # not quiet: terminal lines printed
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        logger.setLevel(level)
-        os.environ.clear()
-        os.environ.update(saved)
-        from leadflow.config import settings
-        from leadflow.store import models
-
-        settings.cache_clear()
-        models.bind()
+    yield from running_stack(capture_lines=False)  # not quiet: terminal lines printed
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -13,28 +12,13 @@ import urllib.request
 import pytest
 
 from leadflow_local.demo import POINTER_PLATFORMS, build_traffic, run_demo
-from leadflow_local.runtime import LocalRuntime
+from tests.support.local_stack import running_stack
 from tests.support.signing import dev_secret, standard_webhook_headers
 
 
 @pytest.fixture
 def stack():
-    from leadflow.observability import logger
-
-    saved, level = dict(os.environ), logger.log_level
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, quiet=True).start()
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        logger.setLevel(level)
-        os.environ.clear()
-        os.environ.update(saved)
-        from leadflow.config import settings
-        from leadflow.store import models
-
-        settings.cache_clear()
-        models.bind()
+    yield from running_stack(quiet=True)
 
 
 def _call(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, bytes]:

@@ -8,14 +8,13 @@ stream consumer will be (filter on lead items, partial batch failures).
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 
 import pytest
 
-from leadflow_local.runtime import LocalRuntime
 from leadflow_local.template import load_template
+from tests.support.local_stack import running_stack
 from tests.support.signing import dev_secret, standard_webhook_headers
 from tests.support.stream_probe import PROBE
 
@@ -46,21 +45,8 @@ def stack_with_stream_function(tmp_path):
     template["Resources"]["StreamProbeFunction"] = PROBE_FUNCTION
     path = tmp_path / "template.json"
     path.write_text(json.dumps(template))
-    saved = dict(os.environ)
-    os.environ["LEADFLOW_TEMPLATE"] = str(path)
     PROBE.reset()
-    runtime = LocalRuntime(port=0, crm_port=0, platforms_port=0, quiet=True).start()
-    try:
-        yield runtime
-    finally:
-        runtime.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        from leadflow.config import settings
-        from leadflow.store import models
-
-        settings.cache_clear()
-        models.bind()
+    yield from running_stack(env={"LEADFLOW_TEMPLATE": str(path)}, quiet=True)
 
 
 @pytest.mark.slow

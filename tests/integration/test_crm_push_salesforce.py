@@ -133,8 +133,9 @@ def test_hubspot_down_and_slow_does_not_delay_salesforce(api, salesforce, hubspo
     finally:
         for delivery in deliveries:
             delivery.stop()
-    # Then Salesforce had every lead before HubSpot's first (failing, slow) call even returned twice
-    assert salesforce_done is not None and salesforce_done < 2.0, salesforce_done
+    # Then Salesforce had every lead long before HubSpot's four failing 1.5 s calls were over (behind HubSpot it
+    # would have taken 6 s and more; the slack is for a loaded machine)
+    assert salesforce_done is not None and salesforce_done < 4.5, salesforce_done
     # And HubSpot got them all once it recovered, each version once
     assert hubspot_done is not None and hubspot_done > salesforce_done
     assert all(int(lead_item(lead_id).crm["hubspot"]["version"]) >= 1 for lead_id in lead_ids)

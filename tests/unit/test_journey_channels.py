@@ -127,4 +127,4 @@ def test_a_receiver_that_does_not_answer_in_time_is_retryable(dev_secrets):
         with pytest.raises(channels.ChannelUnavailable):
             channels.send_webhook(url=receiver.url, message_id="m-slow", event=EVENT, timeout=0.3)
         # Then the sender gives up at its timeout, not the receiver's pace
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 2.5  # the receiver answers at 3 s

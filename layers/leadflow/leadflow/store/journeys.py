@@ -32,28 +32,36 @@ __all__ = [
 SEND_LEDGER_DAYS = 90  # a touch's task is retried within hours; the entry outlives that by far
 
 
-def update_journey(lead_id: str, change: Any, attempts: int = 5) -> dict | None:
+def update_journey(lead_id: str, change: Any, attempts: int = 5, read: dict | None = None) -> dict | None:
     """Apply `change(lead) -> new journey map | None` with the lead's version as the lock; None = no write.
 
-    Returns the lead as written (or as read when `change` wrote nothing); None when the lead is gone."""
+    `read`: the lead as the caller just read it (consistently, with its `version`, e.g. from `get_lead` or an
+    earlier `update_journey`): the first attempt decides on it and writes at its version instead of reading
+    the lead again; a lead changed since fails that write, and it is read again and re-decided.
+    Returns the lead as written (with its new version) or as read when `change` wrote nothing; None when
+    the lead is gone."""
     for _ in range(attempts):
-        try:
-            item = LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-        current = _lead_dict(item)
+        if read is not None and read.get("version") is not None:
+            current, item = read, LeadItem(lead_pk(lead_id), LEAD_SK, version=read["version"])
+        else:
+            try:
+                item = LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True)
+            except DoesNotExist:
+                return None
+            except PynamoDBException as exc:
+                raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+            current = _lead_dict(item)
+        read = None
         journey = change(current)
         if journey is None:
             return current
         try:
-            item.update(actions=[LeadItem.journey.set(journey)])
+            item.update(actions=[LeadItem.journey.set(journey)])  # at the version decided on; returns the item
         except UpdateError as exc:
             if _conditional(exc):
-                continue  # the lead changed since the read: read again and re-decide
+                continue  # the lead changed (or went) since the read: read again and re-decide
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-        return {**current, "journey": journey}
+        return _lead_dict(item)
     raise StoreUnavailable("The lead kept changing while its journey was being updated; retry shortly.")
 
 

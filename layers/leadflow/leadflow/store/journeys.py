@@ -27,6 +27,7 @@ __all__ = [
     "history",
     "record_journey_entry",
     "release_send",
+    "sends",
     "update_journey",
 ]
 SEND_LEDGER_DAYS = 90  # a touch's task is retried within hours; the entry outlives that by far
@@ -144,6 +145,31 @@ def _update_send(lead_id: str, key: tuple[str, int, str], actions: list, conditi
     except UpdateError as exc:
         if not _conditional(exc):
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+
+
+def sends(lead_id: str) -> list[dict[str, Any]]:
+    """The lead's send ledger (one Query of its `SEND#` items): journey, enrolment, touch, status, the time
+    of the first attempt, channel, message id and masked recipient (a webhook's URL host)."""
+    try:
+        items = SendItem.query(lead_pk(lead_id), SendItem.sk.startswith("SEND#"), consistent_read=True)
+        found = []
+        for item in items:
+            _, journey, enrolment, touch = item.sk.split("#", 3)  # journey and touch ids never hold a '#'
+            found.append(
+                {
+                    "journey": journey,
+                    "enrolment": int(enrolment),
+                    "touch": touch,
+                    "status": item.status,
+                    "at": item.at,
+                    "channel": item.channel,
+                    "message_id": item.message_id,
+                    "to": item.to,
+                }
+            )
+        return found
+    except PynamoDBException as exc:
+        raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
 
 
 # ------------------------------------------------------------------------------------------ past events

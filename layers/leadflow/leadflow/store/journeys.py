@@ -40,29 +40,36 @@ def update_journey(lead_id: str, change: Any, attempts: int = 5, read: dict | No
     earlier `update_journey`): the first attempt decides on it and writes at its version instead of reading
     the lead again; a lead changed since fails that write, and it is read again and re-decided.
     Returns the lead as written (with its new version) or as read when `change` wrote nothing; None when
-    the lead is gone."""
+    the lead is gone. The write asks for no item back (the caller has it): one UpdateItem of the map."""
     for _ in range(attempts):
         if read is not None and read.get("version") is not None:
-            current, item = read, LeadItem(lead_pk(lead_id), LEAD_SK, version=read["version"])
+            current = read
         else:
             try:
-                item = LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True)
+                current = _lead_dict(LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True))
             except DoesNotExist:
                 return None
             except PynamoDBException as exc:
                 raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-            current = _lead_dict(item)
         read = None
         journey = change(current)
         if journey is None:
             return current
+        version = current.get("version")
+        at_version = LeadItem.version == version if version is not None else LeadItem.version.does_not_exist()
         try:
-            item.update(actions=[LeadItem.journey.set(journey)])  # at the version decided on; returns the item
+            # the model's table connection, like LeadItem.update but without ReturnValues ALL_NEW
+            LeadItem._get_connection().update_item(
+                lead_pk(lead_id),
+                LEAD_SK,
+                actions=[LeadItem.journey.set(journey), LeadItem.version.set((version or 0) + 1)],
+                condition=LeadItem.pk.exists() & at_version,
+            )
         except UpdateError as exc:
             if _conditional(exc):
                 continue  # the lead changed (or went) since the read: read again and re-decide
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-        return _lead_dict(item)
+        return {**current, "journey": journey, "version": (version or 0) + 1}
     raise StoreUnavailable("The lead kept changing while its journey was being updated; retry shortly.")
 
 

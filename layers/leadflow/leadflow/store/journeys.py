@@ -144,11 +144,10 @@ def release_send(lead_id: str, key: tuple[str, int, str]) -> None:
 
 
 def _update_send(lead_id: str, key: tuple[str, int, str], actions: list, condition: Any = None) -> None:
-    item = SendItem(lead_pk(lead_id), send_sk(*key))
     if condition is None:
         condition = SendItem.sk.exists()
-    try:
-        item.update(actions=actions, condition=condition)
+    try:  # no item back (pynamodb's Model.update asks for ALL_NEW)
+        SendItem._get_connection().update_item(lead_pk(lead_id), send_sk(*key), actions=actions, condition=condition)
     except UpdateError as exc:
         if not _conditional(exc):
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc

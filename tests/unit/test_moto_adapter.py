@@ -161,6 +161,11 @@ def test_moto_still_has_the_step_functions_code_the_adapter_replaces():
     assert timestamp.TimestampPath._get_wait_seconds is timestamp.Timestamp._get_wait_seconds
     assert "is_running" in dir(Environment) and "program_state_event" in Environment.__init__.__code__.co_names
     assert _params(StepFunctionsParserBackend.start_execution)[:3] == ["self", "state_machine_arn", "name"]
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    # Each execution's program comes from _get_evaluation_entrypoint(self), read from the definition text.
+    assert _params(ExecutionWorker._get_evaluation_entrypoint) == ["self"]
+    assert "_get_evaluation_entrypoint" in ExecutionWorker._execution_logic.__code__.co_names
     from moto.stepfunctions.parser.asl.component import eval_component
 
     assert eval_component.LOG.name.startswith("moto.stepfunctions.parser.")  # the logger the adapter silences
@@ -171,6 +176,7 @@ def test_moto_still_has_the_step_functions_code_the_adapter_replaces():
         base._wait_interval,
         timestamp.Timestamp._get_wait_seconds,
         StepFunctionsParserBackend.start_execution,
+        ExecutionWorker._get_evaluation_entrypoint,
     ):
         assert hasattr(patched, "__wrapped__"), patched
 
@@ -243,3 +249,31 @@ def test_lambda_tasks_call_the_invoker_and_waits_are_scaled():
     assert calls[1] == ("probe", {"wait": 86400, "at": at, "plain": {"n": 1}})
     assert failed["status"] == "FAILED" and failed["error"] == "KeyError"
     assert json.loads(failed["cause"])["errorMessage"] == "'missing'"
+
+
+def test_each_execution_runs_its_own_copy_of_a_definition_parsed_once():
+    # Given the adapter and a definition already parsed for one execution
+    import json
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    moto_server.install_stepfunctions()
+    definition = json.dumps(_MACHINE)
+    worker = SimpleNamespace(
+        _evaluation_details=SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+    )
+    first = ExecutionWorker._get_evaluation_entrypoint(worker)
+    parsed = moto_server._parsed_program.cache_info()
+
+    # When a second execution of the same definition starts
+    second = ExecutionWorker._get_evaluation_entrypoint(worker)
+
+    # Then it was not parsed again, and the two runs share no component (no state leaks between runs)
+    assert moto_server._parsed_program.cache_info().hits == parsed.hits + 1
+    assert moto_server._parsed_program.cache_info().misses == parsed.misses
+    assert first is not second and first.states is not second.states
+    assert list(first.states.states) == list(second.states.states) == list(_MACHINE["States"])
+    assert all(first.states.states[n] is not second.states.states[n] for n in _MACHINE["States"])
+    # And it is the program moto's own parse gives
+    assert first.start_at.start_at_name == second.start_at.start_at_name == "Plain"

@@ -44,7 +44,8 @@ class JourneyWorld:
         path.write_text(yaml_text, encoding="utf-8")
         self.monkeypatch.setenv("LEADFLOW_JOURNEYS_FILE", str(path))
 
-    def lead(self, lead_id: str, **fields) -> str:
+    @staticmethod
+    def _new_lead(lead_id: str, **fields) -> LeadItem:
         values = {
             "lead_id": lead_id,
             "email": f"{lead_id.lower()}@example.org",
@@ -54,8 +55,18 @@ class JourneyWorld:
             "updated_at": "2026-03-02T10:00:00Z",
         }
         values.update(fields)
-        LeadItem(lead_pk(lead_id), LEAD_SK, entity="lead", **values).save()
+        return LeadItem(lead_pk(lead_id), LEAD_SK, entity="lead", **values)
+
+    def lead(self, lead_id: str, **fields) -> str:
+        self._new_lead(lead_id, **fields).save()
         return lead_id
+
+    def leads(self, lead_ids: list[str], **fields) -> list[str]:
+        """Many new leads like `lead` (version 1, as its first save gives them), 25 per BatchWriteItem."""
+        with LeadItem.batch_write() as batch:
+            for lead_id in lead_ids:
+                batch.save(self._new_lead(lead_id, version=1, **fields))
+        return lead_ids
 
     def update(self, lead_id: str, **fields) -> None:
         """Change the lead as another part of the system would (versioned; re-read on a concurrent write)."""
@@ -77,6 +88,24 @@ class JourneyWorld:
             if described["status"] != "RUNNING" or time.monotonic() > deadline:
                 return described
             time.sleep(0.01)
+
+    def wait_for_all(self, names: list[str], timeout: float) -> dict[str, str]:
+        """Wait until none of these executions runs (one listing of the running ones per look, not one
+        DescribeExecution per execution), then their statuses by name."""
+        pages = self.sfn.get_paginator("list_executions")
+        wanted, deadline = set(names), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = {
+                e["name"]
+                for page in pages.paginate(stateMachineArn=self.arn, statusFilter="RUNNING")
+                for e in page["executions"]
+            }
+            if not wanted & running:
+                break
+            time.sleep(0.1)
+        listed = pages.paginate(stateMachineArn=self.arn)
+        statuses = {e["name"]: e["status"] for page in listed for e in page["executions"]}
+        return {name: statuses.get(name, "NOT_STARTED") for name in names}
 
     def execution_arn(self, name: str) -> str:
         return self.arn.replace(":stateMachine:", ":execution:") + ":" + name

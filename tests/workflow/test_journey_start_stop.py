@@ -28,9 +28,14 @@ def _executions(world) -> list[dict]:
     return world.sfn.list_executions(stateMachineArn=world.arn)["executions"]
 
 
-def _first_send(lead_id: str) -> None:
+def _waiting_after_first_send(world, lead_id: str, name: str) -> None:
+    """Until the first touch was sent and its Touch task has returned: the execution waits for the second
+    (a stop while a task runs shows ABORTED in moto only once the in-process handler returns)."""
     deadline = time.monotonic() + 3
-    while not any(e["outcome"] == "sent" for e in history(lead_id)) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        sent = any(e["outcome"] == "sent" for e in history(lead_id))
+        if sent and world.states_entered(world.execution_arn(name)).count("WaitForTouch") == 2:
+            return
         time.sleep(0.005)
 
 
@@ -83,7 +88,7 @@ def test_an_exit_stops_the_running_execution_at_once(world, change, reason):
     stream = world.stream()
     stream.poll_once()
     name = execution_name(lead_id, "slow", 1)
-    _first_send(lead_id)
+    _waiting_after_first_send(world, lead_id, name)
 
     # When the lead exits (unsubscribe, MQL, erasure) and the stream delivers that change
     started = time.monotonic()

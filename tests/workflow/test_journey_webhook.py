@@ -80,3 +80,38 @@ def test_a_webhook_refused_for_good_is_on_the_timeline_and_the_journey_goes_on(w
     outcomes = [(e["outcome"], e.get("touch"), e.get("reason")) for e in history(lead_id)]
     assert outcomes == [("failed", "wecom-hello", "refused:HTTP 400"), ("sent", "hello", None)]
     assert get_lead(lead_id)["journey"]["status"] == "completed"
+
+
+def test_the_outbox_without_a_lead_lists_webhook_sends_with_the_emails_and_sms(world):
+    # Given two leads through the webhook-then-email journey, and a third whose webhook touch was refused
+    from moto.moto_api._internal.responses import MotoAPIResponse
+
+    from leadflow_local.outbox import list_outbox
+
+    world.use_journeys(WEBHOOK_JOURNEY)
+    with WebhookReceiver([204]) as receiver:
+        world.monkeypatch.setenv("LEADFLOW_JOURNEY_WEBHOOK_URL", receiver.url)
+        for lead_id in ("L-OUT-1", "L-OUT-2"):
+            world.lead(lead_id, phone="+4915123456789")
+            assert world.wait_for_end(world.execution_arn(enrol(lead_id)), timeout=15)["status"] == "SUCCEEDED"
+    with WebhookReceiver([400]) as refusing:
+        world.monkeypatch.setenv("LEADFLOW_JOURNEY_WEBHOOK_URL", refusing.url)
+        world.lead("L-OUT-REFUSED")
+        assert world.wait_for_end(world.execution_arn(enrol("L-OUT-REFUSED")), timeout=15)["status"] == "SUCCEEDED"
+
+    # When the operator lists the whole outbox (`leadflow outbox`: embedded AWS's model data, then the table)
+    _, _, data = MotoAPIResponse().model_data(None, "", {})
+    out = io.StringIO()
+    assert list_outbox(json.loads(data), out) == 0
+
+    # Then each webhook sent is a line with its webhook-id, the URL's host, its time and journey/touch, in
+    # the order sent; the refused one is not a send; the emails are listed too, every recipient masked
+    lines = out.getvalue().splitlines()
+    hooks = [line.split() for line in lines if line.startswith("webhook ")]
+    assert hooks == [
+        ["webhook", f"{lead_id}-bridge-1-wecom-hello", "to", receiver.host, "at", history(lead_id)[0]["at"], touch]
+        for lead_id, touch in (("L-OUT-1", "bridge/wecom-hello"), ("L-OUT-2", "bridge/wecom-hello"))
+    ]
+    assert sum(1 for line in lines if line.startswith("email ") and "***@example.org" in line) == 3
+    assert lines[-1] == "3 email(s), 0 SMS in embedded AWS; 2 webhook(s) sent"
+    assert "l-out-1@" not in out.getvalue() and "+4915123456789" not in out.getvalue()

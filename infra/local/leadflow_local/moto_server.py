@@ -22,12 +22,17 @@ changes what the two adaptations below rely on:
    from UTC (moto subtracts the naive local clock from a UTC timestamp), and
    `StepFunctionsParserBackend.start_execution` names an unnamed execution with a UUID as AWS does (moto's
    executing backend would name it "None", so a second unnamed execution fails with ExecutionAlreadyExists).
-   moto's ERROR log of each failed state (failure details, possibly lead data) is silenced.
+   moto's ERROR log of each failed state (failure details, possibly lead data) is silenced. moto parses a
+   definition with its ANTLR grammar again for every execution (~12 ms for the journey, more than a touch's
+   handler); `ExecutionWorker._get_evaluation_entrypoint` parses each definition text once and hands every
+   execution its own deep copy (~1 ms; the parsed tree keeps its per-run state in the execution's
+   environment, and a copy shares nothing with a concurrent run anyway).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -224,12 +229,17 @@ def install_stepfunctions(
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_invoke = lambda_eval_utils._invoke_lambda_function
     original_wait = WaitFunction._wait_interval
     original_timestamp = Timestamp._get_wait_seconds
     original_start = StepFunctionsParserBackend.start_execution
+    original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        return copy.deepcopy(_parsed_program(self._evaluation_details.state_machine_details.definition))
 
     def _invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict[str, Any]:
         return _invoke_in_process(parameters)
@@ -275,6 +285,8 @@ def install_stepfunctions(
         return outcome
 
     callback_wait.__wrapped__ = original_callback_wait  # type: ignore[attr-defined]
+    _get_evaluation_entrypoint.__wrapped__ = original_entrypoint  # type: ignore[attr-defined]
+    ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
     CallbackEndpoint.wait = callback_wait
     start_execution.__wrapped__ = original_start  # type: ignore[attr-defined]
     StepFunctionsParserBackend.start_execution = start_execution
@@ -285,6 +297,14 @@ def install_stepfunctions(
     WaitFunction._wait_interval = _wait_interval
     Timestamp._get_wait_seconds = _get_wait_seconds
     _sfn["installed"] = True
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_program(definition: str) -> Any:
+    """A definition's parsed program, never evaluated itself: the template each execution copies."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    return AmazonStateLanguageParser.parse(definition)[0]
 
 
 def _invoke_in_process(parameters: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """`leadflow outbox [--lead ID]`: what the journeys sent locally, to whom (masked) and when.
 
 With --lead: the lead's journey timeline (sends, deferrals, skips, exits) from the table, one Query.
-Without: every email and SMS embedded AWS (SES v2, SNS) accepted, from moto's model data, recipients masked.
+Without: every email and SMS embedded AWS (SES v2, SNS) accepted, from moto's model data, recipients masked;
+then every webhook touch sent (no AWS service takes those: the tool's URL does), from the leads' send ledgers:
+the leads listed through `LeadsByStage` (one Query per stage, never a Scan), one Query of each one's `SEND#`
+items; the URL's host is shown, never the person.
 """
 
 from __future__ import annotations
@@ -40,6 +43,26 @@ def lead_outbox(lead_id: str, out: TextIO) -> int:
 def all_outbox(endpoint: str, out: TextIO) -> int:
     with urllib.request.urlopen(endpoint.rstrip("/") + "/moto-api/data.json", timeout=10) as response:  # noqa: S310
         data = json.load(response)
+    return list_outbox(data, out)
+
+
+def webhook_sends() -> list[dict[str, Any]]:
+    """Every webhook touch the journeys sent, oldest first, with its lead id."""
+    from leadflow.store.cohort import lead_id_pages
+    from leadflow.store.journeys import sends
+
+    found = [
+        {**entry, "lead_id": lead_id}
+        for page in lead_id_pages()
+        for lead_id in page
+        for entry in sends(lead_id)
+        if entry["channel"] == "webhook" and entry["status"] == "sent"
+    ]
+    return sorted(found, key=lambda entry: (entry["at"], entry["lead_id"]))
+
+
+def list_outbox(data: dict[str, Any], out: TextIO) -> int:
+    """The sends of embedded AWS's model data (`/moto-api/data.json`), then the webhook sends of the table."""
     emails = (data.get("ses") or {}).get("Message") or []
     texts = (data.get("sns") or {}).get("SMS") or []
     for message in emails:
@@ -49,7 +72,11 @@ def all_outbox(endpoint: str, out: TextIO) -> int:
         out.write(f"email  {message.get('id')}  to {to}  {message.get('subject')!r}\n")
     for message in texts:
         out.write(f"sms    {message.get('message_id')}  to {mask_phone(message.get('phone_number'))}\n")
-    out.write(f"{len(emails)} email(s), {len(texts)} SMS in embedded AWS\n")
+    hooks = webhook_sends()
+    for entry in hooks:
+        touch = f"{entry['journey']}/{entry['touch']}"  # the message id is the webhook-id: <lead>-<journey>-…
+        out.write(f"webhook {entry['message_id']}  to {entry['to']}  at {entry['at']}  {touch}\n")
+    out.write(f"{len(emails)} email(s), {len(texts)} SMS in embedded AWS; {len(hooks)} webhook(s) sent\n")
     return 0
 
 

@@ -130,7 +130,8 @@ def _journey_map(lead: dict, **changes: Any) -> dict:
 # ------------------------------------------------------------------------------------------ the touch
 def touch(state: dict) -> dict:
     """Task `Touch`: re-check everything for the step's touch at send time, then send, defer or end."""
-    lead_id, journey = state["lead_id"], _journey(state["journey"])
+    cfg = config()  # once per task: each read of it reads and resolves its file again
+    lead_id, journey = state["lead_id"], cfg.journeys[state["journey"]]
     step, moment = int(state["step"]), now()
     lead = store.get_lead(lead_id)
     reason = exit_reason(journey, lead, moment)
@@ -139,23 +140,23 @@ def touch(state: dict) -> dict:
     if reason is not None:
         return _finish(lead, state, reason, moment)
     if state.get("route") == "wait_event":  # the event did not come in time: plan on from the timeout
-        _save(lead_id, state, status="active", task_token=None, waiting_for=None)
+        lead = _save(lead_id, state, lead, status="active", task_token=None, waiting_for=None) or lead
         state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
         if state["route"] != "wait" or _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):
-            return _planned(lead_id, state)
+            return _planned(lead, state)
         step = int(state["step"])
     if step >= len(journey.steps) or not isinstance(journey.steps[step], Touch):  # a wait or branch: plan on
         state = _state(lead_id, journey, int(state["enrolment"]), step, moment, lead)
         if state["route"] != "wait":
-            return _planned(lead_id, state)
+            return _planned(lead, state)
         step = int(state["step"])
     if _parse(state["next_touch_at"]) > moment + timedelta(seconds=1):  # resumed early: wait for the time
         return {**state, "route": "wait"}
     current = journey.steps[step]
     assert isinstance(current, Touch)  # noqa: S101 - checked just above
     if int((lead.get("journey") or {}).get("step", step)) > step:  # an earlier attempt sent it and moved on
-        return _planned(lead_id, _state(lead_id, journey, int(state["enrolment"]), step + 1, moment, lead))
-    policy = config().policy
+        return _planned(lead, _state(lead_id, journey, int(state["enrolment"]), step + 1, moment, lead))
+    policy = cfg.policy
     zone = lead_time_zone(lead, policy)
     sends = [_parse(s) for s in (lead.get("journey") or {}).get("sends") or []]
     refusal = send_refusal(current, lead)
@@ -166,10 +167,10 @@ def touch(state: dict) -> dict:
     if allowed > moment:
         why = "quiet_hours" if not _capped(moment, sends, policy) else "frequency_cap"
         _record(lead_id, moment, state, "deferred", current, reason=why, until=iso(allowed))
-        _save(lead_id, state, status="active", next_step_at=iso(allowed))
+        _save(lead_id, state, lead, status="active", next_step_at=iso(allowed))
         return {**state, "route": "wait", "next_touch_at": iso(allowed)}
     variant = variant_for(lead_id, journey.name, current)
-    sent = _send_once(current, variant, lead, state, moment)
+    sent = _send_once(current, variant, lead, state, moment, cfg)
     if sent is None:  # refused for good by the channel: nothing was sent
         return _advance(lead, state, journey, step + 1, moment, sends)
     sent_at, message_id, recipient = sent
@@ -180,7 +181,7 @@ def touch(state: dict) -> dict:
 
 
 def _send_once(
-    touch_: Touch, variant: str | None, lead: dict, state: dict, moment: datetime
+    touch_: Touch, variant: str | None, lead: dict, state: dict, moment: datetime, cfg: JourneyConfig
 ) -> tuple[datetime, str | None, str | None] | None:
     """Send the touch at most once per enrolment, whatever the retries: (time, message id, masked recipient).
 
@@ -200,7 +201,7 @@ def _send_once(
     else:
         at = moment
     try:
-        message_id, recipient = _send(touch_, variant, lead, state, at)
+        message_id, recipient = _send(touch_, variant, lead, state, at, cfg)
     except channels.ChannelRefused as refused:
         store.release_send(lead_id, key)
         _record(lead_id, at, state, "failed", touch_, reason=f"refused:HTTP {refused.status}")
@@ -212,10 +213,10 @@ def _send_once(
     return at, message_id, recipient
 
 
-def _planned(lead_id: str, state: dict) -> dict:
+def _planned(lead: dict, state: dict) -> dict:
     """A plan made without a touch (a branch decided, a timeout): a journey that ends here is completed."""
     if state["route"] == "done":
-        _save(lead_id, state, status="completed", step=state["step"], next_step_at=None)
+        _save(lead["lead_id"], state, lead, status="completed", step=state["step"], next_step_at=None)
     return state
 
 
@@ -250,26 +251,30 @@ def _advance(
             variants=variants or None,
         )
 
-    store.update_journey(lead["lead_id"], change)
+    store.update_journey(lead["lead_id"], change, read=lead)  # at the version the touch read: no second read
     return following
 
 
-def _save(lead_id: str, state: dict, **changes: Any) -> None:
+def _save(lead_id: str, state: dict, read: dict | None = None, **changes: Any) -> dict | None:
+    """Change the journey of `state`'s enrolment (nothing when another enrolment is current); `read`: the lead
+    as this task read it (written at its version, no read of its own). The lead as written or read."""
+
     def change(current: dict) -> dict | None:
         return _journey_map(current, **changes) if _is_current(current, state) else None
 
-    store.update_journey(lead_id, change)
+    return store.update_journey(lead_id, change, read=read)
 
 
 def _finish(lead: dict | None, state: dict, reason: str, moment: datetime) -> dict:
     if lead is not None and reason != "superseded":
         _record(state["lead_id"], moment, state, "exited", None, reason=reason)
-        _save(state["lead_id"], state, status="stopped", exit_reason=reason, next_step_at=None, task_token=None)
+        _save(state["lead_id"], state, lead, status="stopped", exit_reason=reason, next_step_at=None, task_token=None)
     return {**state, "route": "done", "exit_reason": reason}
 
 
-def _send(touch_: Touch, variant: str | None, lead: dict, state: dict, at: datetime) -> tuple[str, str | None]:
-    cfg = config()
+def _send(
+    touch_: Touch, variant: str | None, lead: dict, state: dict, at: datetime, cfg: JourneyConfig
+) -> tuple[str, str | None]:
     template = cfg.templates[f"{touch_.template}_{variant}" if variant else touch_.template]
     if touch_.channel == "webhook":
         url = channels.webhook_url(cfg.webhook.get("url"))
@@ -406,7 +411,7 @@ def enrol(lead_id: str) -> str | None:
             claimed["recycled_at"] = current["stage_changed_at"]  # one run per recycling
         return claimed
 
-    written = store.update_journey(lead_id, claim)
+    written = store.update_journey(lead_id, claim, read=lead)
     if written is None or (written.get("journey") or {}).get("execution") != name:
         return None
     client = _sfn()
@@ -420,6 +425,7 @@ def enrol(lead_id: str) -> str | None:
             and current["journey"].get("status") == "starting"
             else None
         ),
+        read=written,
     )
     return name
 
@@ -445,7 +451,9 @@ def stop(lead_id: str, reason: str) -> bool:
         client.stop_execution(executionArn=_execution_arn(current["execution"]), error="LeadExited", cause=reason)
     state = {"journey": current["name"], "enrolment": current.get("enrolment", 1), "step": current.get("step", 0)}
     _record(lead_id, now(), state, "exited", None, reason=reason)
-    _save(lead_id, state, status="stopped", exit_reason=reason, next_step_at=None, task_token=None, waiting_for=None)
+    _save(
+        lead_id, state, lead, status="stopped", exit_reason=reason, next_step_at=None, task_token=None, waiting_for=None
+    )
     return True
 
 
@@ -454,8 +462,9 @@ def on_lead_change(lead: dict) -> str | None:
     current = lead.get("journey") or {}
     if current.get("status") == "scheduled":  # a later enrolment (CRM feedback): started with its initial wait
         return "scheduled" if start_scheduled(lead) else None
-    if current.get("status") in ("starting", *ACTIVE) and current.get("name") in config().journeys:
-        reason = exit_reason(config().journeys[current["name"]], lead)
+    journeys = config().journeys
+    if current.get("status") in ("starting", *ACTIVE) and current.get("name") in journeys:
+        reason = exit_reason(journeys[current["name"]], lead)
         if reason is not None and stop(lead["lead_id"], reason):
             return "stopped"
         if current.get("status") != "starting":
@@ -486,7 +495,7 @@ def resume_on_event(lead_id: str, event_type: str) -> bool:
             return None
         return _journey_map(latest, status="active", task_token=None, waiting_for=None)
 
-    written = store.update_journey(lead_id, clear)
+    written = store.update_journey(lead_id, clear, read=lead)
     if written is None or (written.get("journey") or {}).get("task_token") is not None:
         return False
     _record(lead_id, now(), {**state, "step": current["step"]}, "resumed", None, event=event_type)

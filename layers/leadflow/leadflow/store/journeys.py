@@ -27,33 +27,49 @@ __all__ = [
     "history",
     "record_journey_entry",
     "release_send",
+    "sends",
     "update_journey",
 ]
 SEND_LEDGER_DAYS = 90  # a touch's task is retried within hours; the entry outlives that by far
 
 
-def update_journey(lead_id: str, change: Any, attempts: int = 5) -> dict | None:
+def update_journey(lead_id: str, change: Any, attempts: int = 5, read: dict | None = None) -> dict | None:
     """Apply `change(lead) -> new journey map | None` with the lead's version as the lock; None = no write.
 
-    Returns the lead as written (or as read when `change` wrote nothing); None when the lead is gone."""
+    `read`: the lead as the caller just read it (consistently, with its `version`, e.g. from `get_lead` or an
+    earlier `update_journey`): the first attempt decides on it and writes at its version instead of reading
+    the lead again; a lead changed since fails that write, and it is read again and re-decided.
+    Returns the lead as written (with its new version) or as read when `change` wrote nothing; None when
+    the lead is gone. The write asks for no item back (the caller has it): one UpdateItem of the map."""
     for _ in range(attempts):
-        try:
-            item = LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-        current = _lead_dict(item)
+        if read is not None and read.get("version") is not None:
+            current = read
+        else:
+            try:
+                current = _lead_dict(LeadItem.get(lead_pk(lead_id), LEAD_SK, consistent_read=True))
+            except DoesNotExist:
+                return None
+            except PynamoDBException as exc:
+                raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+        read = None
         journey = change(current)
         if journey is None:
             return current
+        version = current.get("version")
+        at_version = LeadItem.version == version if version is not None else LeadItem.version.does_not_exist()
         try:
-            item.update(actions=[LeadItem.journey.set(journey)])
+            # the model's table connection, like LeadItem.update but without ReturnValues ALL_NEW
+            LeadItem._get_connection().update_item(
+                lead_pk(lead_id),
+                LEAD_SK,
+                actions=[LeadItem.journey.set(journey), LeadItem.version.set((version or 0) + 1)],
+                condition=LeadItem.pk.exists() & at_version,
+            )
         except UpdateError as exc:
             if _conditional(exc):
-                continue  # the lead changed since the read: read again and re-decide
+                continue  # the lead changed (or went) since the read: read again and re-decide
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
-        return {**current, "journey": journey}
+        return {**current, "journey": journey, "version": (version or 0) + 1}
     raise StoreUnavailable("The lead kept changing while its journey was being updated; retry shortly.")
 
 
@@ -128,14 +144,38 @@ def release_send(lead_id: str, key: tuple[str, int, str]) -> None:
 
 
 def _update_send(lead_id: str, key: tuple[str, int, str], actions: list, condition: Any = None) -> None:
-    item = SendItem(lead_pk(lead_id), send_sk(*key))
     if condition is None:
         condition = SendItem.sk.exists()
-    try:
-        item.update(actions=actions, condition=condition)
+    try:  # no item back (pynamodb's Model.update asks for ALL_NEW)
+        SendItem._get_connection().update_item(lead_pk(lead_id), send_sk(*key), actions=actions, condition=condition)
     except UpdateError as exc:
         if not _conditional(exc):
             raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
+
+
+def sends(lead_id: str) -> list[dict[str, Any]]:
+    """The lead's send ledger (one Query of its `SEND#` items): journey, enrolment, touch, status, the time
+    of the first attempt, channel, message id and masked recipient (a webhook's URL host)."""
+    try:
+        items = SendItem.query(lead_pk(lead_id), SendItem.sk.startswith("SEND#"), consistent_read=True)
+        found = []
+        for item in items:
+            _, journey, enrolment, touch = item.sk.split("#", 3)  # journey and touch ids never hold a '#'
+            found.append(
+                {
+                    "journey": journey,
+                    "enrolment": int(enrolment),
+                    "touch": touch,
+                    "status": item.status,
+                    "at": item.at,
+                    "channel": item.channel,
+                    "message_id": item.message_id,
+                    "to": item.to,
+                }
+            )
+        return found
+    except PynamoDBException as exc:
+        raise StoreUnavailable("The lead store did not answer; retry shortly.") from exc
 
 
 # ------------------------------------------------------------------------------------------ past events

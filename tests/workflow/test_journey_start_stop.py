@@ -31,12 +31,13 @@ def _executions(world) -> list[dict]:
 def _waiting_after_first_send(world, lead_id: str, name: str) -> None:
     """Until the first touch was sent and its Touch task has returned: the execution waits for the second
     (a stop while a task runs shows ABORTED in moto only once the in-process handler returns)."""
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 20  # seconds on a loaded machine; ~0.1 s alone
     while time.monotonic() < deadline:
         sent = any(e["outcome"] == "sent" for e in history(lead_id))
         if sent and world.states_entered(world.execution_arn(name)).count("WaitForTouch") == 2:
             return
         time.sleep(0.005)
+    raise AssertionError(f"the execution never waited for its second touch: {history(lead_id)}")
 
 
 def test_a_new_lead_is_enrolled_from_the_stream_and_a_redelivery_starts_nothing(world):
@@ -94,7 +95,9 @@ def test_an_exit_stops_the_running_execution_at_once(world, change, reason):
     started = time.monotonic()
     world.update(lead_id, **change)
     stream.poll_once()
-    described = world.sfn.describe_execution(executionArn=world.execution_arn(name))
+    # (StopExecution returns at once; moto's worker thread reflects ABORTED a moment later, hence the wait: a
+    # run that was not stopped would send its second touch 1.5 s in, which the timeline check below refuses)
+    described = world.wait_for_end(world.execution_arn(name), timeout=5.0)
 
     # Then the execution is stopped now, not at its next touch, and the timeline says why
     assert described["status"] == "ABORTED", [

@@ -322,13 +322,15 @@ class Events:
     # are the calls the function's first request made, recorded in the learning run (Case.record)
 
     def manage_leads_stage(self) -> Case:
-        """POST /v1/leads/{id}/stage: an operator moves the lead a capture just stored to SQL."""
+        """POST /v1/leads/{id}/stage: an operator moves an MQL (a copy of the lead a capture just stored, so
+        every run moves a lead of its own, whichever case ran before) to SQL."""
         assert self.lead_id, "a capture runs first"
+        lead_id = self._qualified_copy()[1]["lead_id"]["S"]
         event = self.build_event(
             "POST",
-            f"/v1/leads/{self.lead_id}/stage",
+            f"/v1/leads/{lead_id}/stage",
             route_key="POST /v1/leads/{lead_id}/stage",
-            path_parameters={"lead_id": self.lead_id},
+            path_parameters={"lead_id": lead_id},
             headers={"content-type": "application/json"},
             body=json.dumps({"stage": "sql", "reason": "booked a demo on the phone"}).encode(),
         )

@@ -93,9 +93,10 @@ def funnel_report(
         errors.append(FieldError("attribution", "must be one of " + ", ".join(ATTRIBUTIONS)))
     if errors:
         raise ReportQueryInvalid(errors)
-    start, end = report_range(from_text, to_text, today or datetime.now(UTC).date())
+    today = today or datetime.now(UTC).date()
+    start, end = report_range(from_text, to_text, today)
     span = months(start, end)
-    rows, trend = store.report_counters(dimension(group_by, attribution), start, end)
+    rows, trend = store.report_counters(dimension(group_by, attribution), start, end, today)
     spend = store.spend(span, start.isoformat(), end.isoformat())
     return build_report(group_by, attribution, start, end, rows, spend, current_config().settings, trend)
 
@@ -187,5 +188,9 @@ def rebuild(today: date | None = None) -> dict[str, int]:
                         numbers[name] = numbers.get(name, 0) + amount
     span = months(earliest, latest)
     cleared = sum(store.clear_counters(dim, span) for dim in (*DIMENSIONS, store.TREND))
-    written = store.write_counters((dim, day, 0, by_value) for (dim, day), by_value in sorted(totals.items()))
+    written = store.write_counters(
+        (dim, day, shard, values)
+        for (dim, day), by_value in sorted(totals.items())
+        for shard, values in store.day_shards(by_value).items()
+    )
     return {"leads": leads, "cleared": cleared, "written": written, "months": len(span)}

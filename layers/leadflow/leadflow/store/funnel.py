@@ -98,6 +98,14 @@ def value_bytes(value: str) -> int:
     return len((VALUE_PREFIX + value).encode()) + 3 + len(COUNTERS) * ELEMENT_BYTES
 
 
+def day_shards(by_value: dict[str, dict[str, int]]) -> dict[int, dict[str, dict[str, int]]]:
+    """A day's values spread over its 4 day items by value hash (rebuild: a day of many values fits)."""
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    for value, numbers in by_value.items():
+        out.setdefault(zlib.crc32(value.encode()) % SHARDS, {})[value] = numbers
+    return out
+
+
 def _table() -> str:
     return SpendItem.Meta.table_name
 
@@ -455,16 +463,19 @@ def _rollup_numbers(item: dict) -> dict[str, dict[str, int]]:
 
 
 def report_counters(
-    dimension: str, start: date, end: date
+    dimension: str, start: date, end: date, today: date | None = None
 ) -> tuple[list[tuple[str, str, dict]], list[tuple[str, dict]]]:
     """The counters of a report of [start, end]: rows `(period, value, numbers)` of the dimension (whole months
     and week parts from roll-ups, edge days from day items; numbers of a subtracted period negated) and the
     weekly trend rows `(ISO week, numbers)`, read by exact key (`read_plan`) with BatchGetItem. A period
     without roll-up (never counted since roll-ups were made: before an upgrade) and a full roll-up shard are
-    read from the period's day items, in a second BatchGetItem."""
+    read from the period's day items, in a second BatchGetItem. Periods that begin after `today` hold nothing
+    (a change is counted on the day it happens) and are not read."""
     groups, trend = read_plan(start, end, day_cost=SHARDS)
     plan = [(dimension, month, period, sign, False) for month, period, sign in groups]
     plan += [(TREND, month, period, 1, True) for month, period in trend]
+    if today is not None:
+        plan = [entry for entry in plan if period_days(entry[1], entry[2])[0] <= today.isoformat()]
     rows: list[tuple[str, str, dict]] = []
     weeks: list[tuple[str, dict]] = []
 

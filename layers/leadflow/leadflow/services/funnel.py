@@ -2,7 +2,8 @@
 
 - `count_stage_change` runs in the JourneyRouterFunction for every lead record of the stream (no third reader
   on the stream): O(1) per record (nothing for a change that keeps the stage; else one TransactWriteItems of
-  the record's marker and, per dimension, ADDs to its day item and its week-part and month roll-ups),
+  the record's marker and, per dimension, ADDs to its day item and to its value's list in the week-part and
+  month roll-ups),
   exactly once per record.
 - `funnel_report` reads counters by exact key: month and ISO-week roll-ups for the whole periods of the range,
   day items for its edge days (BatchGetItem, one call per 100 keys), and one Query per month for spend; it

@@ -3,13 +3,14 @@
 Keys (one partition per dimension and month):
 - day item pk=FUNNEL#<dimension>#<YYYY-MM>   sk=<YYYY-MM-DD>#<shard 0-3>   `<value>|in_<stage>`, `<value>|out_<stage>`,
            `<value>|h_<stage>_<bucket>` numbers (ADD); the record of truth, written by every version
-- roll-ups in the same partition: sk=R#M#<h> (the whole month) and sk=R#W#<YYYY-Www>#<h> (the days of that ISO
-           week inside the month), h = crc32(value) mod 4: per value ONE list `v:<value>` of the fixed counters of
+- roll-ups in the same partition: sk=R#M#<n> (the whole month) and sk=R#W#<YYYY-Www>#<n> (the days of that ISO
+           week inside the month): per value ONE list `v:<value>` of the fixed counters of
            `leadflow.domain.funnel.COUNTERS` (68 numbers, `SET #v[i] = #v[i] + :n`), so an item's size and the
-           cost of reading it depend on the values it holds, never on the leads behind them; `bytes` (what the
-           lists may take, budgeted when a value is added) and `full` (the budget is spent: the report reads
-           this shard's values from the day items). Dimension `all` (value `all`, shard 0) counts every change
-           once: the report's weekly trend.
+           cost of reading it depend on the values it holds, never on the leads behind them. Item n=0 takes
+           values while its `bytes` (what its lists may take, budgeted when a value is added) leave room, then
+           a value goes to its spill item 1-7 (by hash); `full` marks an item out of budget (a value that finds
+           item 0 and its spill item full is counted in the day items only, and the report reads it there).
+           Dimension `all` (value `all`, item 0) counts every change once: the report's weekly trend.
 - marker   pk=FUNNELREC#<stream event id>    sk=FUNNELREC                 TTL 2 days
 - spend    pk=SPEND#<YYYY-MM>                sk=<YYYY-MM-DD>#<channel>#<campaign>   cost in the report currency
 
@@ -18,12 +19,11 @@ TransactWriteItems as the counter writes, so a redelivered record (same event id
 race with a concurrent transaction on the same counters is retried, never half-applied. A record's day writes
 go to one of 4 shards of the day (by its event id), which spreads concurrent transactions over 4 items.
 
-A period's roll-up is made when the stream first counts a change in it (`_make_period`): shard 0 and the
-shards with values are put at once, from the sum of the period's day items, with attribute_not_exists; until
-then no transaction can write a day item of the period (each needs the roll-up), so the roll-up equals the day
-items from then on. So roll-ups are never missing after an upgrade from day items only: a period the new
-code never counted has no shard 0, and the report reads its day items instead; a period it counted was
-summed from them first.
+A period's roll-up is made when the stream first counts a change in it (`_make_period`): item 0 and the spill
+items with values are put at once, from the sum of the period's day items, each only if absent; until then no
+transaction can write a day item of the period (each needs the roll-up), so the roll-up equals the day items
+from then on. So roll-ups are never missing after an upgrade from day items only: a period the new code never
+counted has no item 0, and the report reads its day items instead; a period it counted was summed from them.
 
 A report reads roll-ups for the whole months and week parts of its range and day items only for the days
 at its edges (`leadflow.domain.funnel.read_plan`), by exact key with BatchGetItem, so what it reads is bounded

@@ -94,10 +94,9 @@ def funnel_report(
         errors.append(FieldError("attribution", "must be one of " + ", ".join(ATTRIBUTIONS)))
     if errors:
         raise ReportQueryInvalid(errors)
-    today = today or datetime.now(UTC).date()
-    start, end = report_range(from_text, to_text, today)
+    start, end = report_range(from_text, to_text, today or datetime.now(UTC).date())
     span = months(start, end)
-    rows, trend = store.report_counters(dimension(group_by, attribution), start, end, today)
+    rows, trend = store.report_counters(dimension(group_by, attribution), start, end)
     spend = store.spend(span, start.isoformat(), end.isoformat())
     return build_report(group_by, attribution, start, end, rows, spend, current_config().settings, trend)
 

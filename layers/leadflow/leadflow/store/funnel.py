@@ -38,7 +38,7 @@ import random
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import date, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
@@ -67,6 +67,7 @@ ELEMENT_BYTES = 5  # a list element as DynamoDB sizes it: 1 byte + a number of u
 VALUE_PREFIX = "v:"  # `v:<value>`: never a key or bookkeeping attribute, whatever the value
 TREND = "all"  # the pseudo-dimension every change is counted under once (value `all`): the weekly trend
 BATCH_KEYS = 100  # BatchGetItem's limit
+ONE_DAY = timedelta(days=1)
 _where: dict[tuple[str, str, str, str], int | None] = {}  # (table, pk, period, value) → its roll-up item (None: full)
 
 
@@ -161,9 +162,16 @@ def _increment(pk: str, sk: str, value: str, numbers: dict[str, int]) -> dict | 
 
 
 def _rollup_item(
-    dimension: str, month: str, period: str, shard: int, by_value: dict[str, dict[str, int]], full: bool = False
+    dimension: str,
+    month: str,
+    period: str,
+    shard: int,
+    by_value: dict[str, dict[str, int]],
+    full: bool = False,
+    made: str | None = None,
 ) -> dict:
-    """A roll-up item with absolute numbers (`full`: values were left out, they did not fit its budget)."""
+    """A roll-up item with absolute numbers (`full`: values were left out, they did not fit its budget; `made`:
+    the day of the change that made the period, or its first day when written whole)."""
     item: dict[str, dict] = {
         "pk": {"S": counter_pk(dimension, month)},
         "sk": {"S": period_sk(period, shard)},
@@ -176,10 +184,14 @@ def _rollup_item(
         item[VALUE_PREFIX + value] = {"L": [{"N": str(n)} for n in vector(numbers)]}
     if full:
         item["full"] = {"BOOL": True}
+    if made is not None:
+        item["made"] = {"S": made}
     return item
 
 
-def _rollup_items(dimension: str, month: str, period: str, by_value: dict[str, dict[str, int]]) -> list[dict]:
+def _rollup_items(
+    dimension: str, month: str, period: str, by_value: dict[str, dict[str, int]], made: str | None = None
+) -> list[dict]:
     """A period's roll-up items: item 0 with the values that fit its budget, the rest in spill items by hash;
     item 0 always (it says the period is rolled up)."""
     placed: dict[int, dict[str, dict[str, int]]] = {0: {}}
@@ -196,12 +208,18 @@ def _rollup_items(dimension: str, month: str, period: str, by_value: dict[str, d
                 continue
         placed.setdefault(shard, {})[value] = by_value[value]
         used[shard] = used.get(shard, 0) + size
-    return [
-        _rollup_item(dimension, month, period, shard, values, shard in full) for shard, values in sorted(placed.items())
+    made = made or period_days(month, period)[0]
+    items = [
+        _rollup_item(dimension, month, period, shard, values, shard in full, made if shard == 0 else None)
+        for shard, values in sorted(placed.items())
     ] + [_rollup_item(dimension, month, period, shard, {}, True) for shard in sorted(full - set(placed))]
+    spill = sorted(int(item["sk"]["S"].rsplit("#", 1)[1]) for item in items[1:])
+    if spill:
+        items[0]["spill"] = {"NS": [str(n) for n in spill]}  # the spill items a report reads after item 0
+    return items
 
 
-def _make_period(dimension: str, month: str, period: str) -> None:
+def _make_period(dimension: str, month: str, period: str, day: str) -> None:
     """Make a period's roll-up from its day items (every day item any version wrote), all its items put at
     once, each only if absent (a concurrent maker wins)."""
     days = period_days(month, period)
@@ -213,7 +231,7 @@ def _make_period(dimension: str, month: str, period: str) -> None:
                 into[name] = into.get(name, 0) + n
     puts = [
         {"Put": {"TableName": _table(), "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
-        for item in _rollup_items(dimension, month, period, sums)
+        for item in _rollup_items(dimension, month, period, sums, made=day)
     ]
     try:
         _client().transact_write_items(TransactItems=puts)
@@ -224,10 +242,10 @@ def _make_period(dimension: str, month: str, period: str) -> None:
             _put_if_absent(put["Put"]["Item"])
 
 
-def _add_value(pk: str, dimension: str, month: str, period: str, value: str, shard: int) -> bool:
+def _add_value(pk: str, dimension: str, day: str, period: str, value: str, shard: int) -> bool:
     """Give `value` its (zero) list in roll-up item `shard` of the period (making the period first when it has
     no roll-up yet); False when that item is full."""
-    sk = period_sk(period, shard)
+    sk, month = period_sk(period, shard), day[:7]
     key = {"pk": {"S": pk}, "sk": {"S": sk}}
     size = value_bytes(value)
     names = {"#v": VALUE_PREFIX + value, "#b": "bytes", "#f": "full"}
@@ -252,10 +270,17 @@ def _add_value(pk: str, dimension: str, month: str, period: str, value: str, sha
                 raise
         item = _get(pk, sk, names["#v"])
         if item is None:
-            if shard and _get(pk, period_sk(period, 0)) is not None:
-                _put_if_absent(_rollup_item(dimension, month, period, shard, {}))  # first spill to this item
+            if shard and _get(pk, period_sk(period, 0)) is not None:  # the first spill to this item: named first
+                _client().update_item(
+                    TableName=_table(),
+                    Key={"pk": {"S": pk}, "sk": {"S": period_sk(period, 0)}},
+                    UpdateExpression="ADD #s :s",
+                    ExpressionAttributeNames={"#s": "spill"},
+                    ExpressionAttributeValues={":s": {"NS": [str(shard)]}},
+                )
+                _put_if_absent(_rollup_item(dimension, month, period, shard, {}))
             else:
-                _make_period(dimension, month, period)
+                _make_period(dimension, month, period, day)
             continue
         if names["#v"] in item:
             return True
@@ -301,7 +326,7 @@ def _put_if_absent(item: dict) -> None:
             raise
 
 
-def _place(rollups: list[tuple[str, str, str, str]], month: str) -> None:
+def _place(rollups: list[tuple[str, str, str, str]], day: str) -> None:
     """Find (or give) each value its list in its periods' roll-ups: item 0, else its spill item, else none (both
     full: its counts stay in the day items). One BatchGetItem for what this process has not seen yet."""
     todo = [r for r in rollups if (_table(), r[0], r[2], r[3]) not in _where]
@@ -330,7 +355,7 @@ def _place(rollups: list[tuple[str, str, str, str]], month: str) -> None:
         shards = (0,) if dimension == TREND else (0, spill_shard(value))
         where = next((s for s in shards if VALUE_PREFIX + value in found.get((pk, period_sk(period, s)), {})), None)
         if where is None:
-            where = next((s for s in shards if _add_value(pk, dimension, month, period, value, s)), None)
+            where = next((s for s in shards if _add_value(pk, dimension, day, period, value, s)), None)
         _where[(_table(), pk, period, value)] = where
 
 
@@ -358,7 +383,7 @@ def count_change(record_id: str, change: Change, now: float | None = None) -> bo
         rollups.extend((pk, dimension, period, value) for period in (iso_week(change.day), month))
     try:
         for attempt in range(ATTEMPTS):
-            _place(rollups, month)
+            _place(rollups, change.day)
             updates = []
             for pk, _dimension, period, value in rollups:
                 where = _where.get((_table(), pk, period, value))
@@ -463,19 +488,20 @@ def _rollup_numbers(item: dict) -> dict[str, dict[str, int]]:
 
 
 def report_counters(
-    dimension: str, start: date, end: date, today: date | None = None
+    dimension: str, start: date, end: date
 ) -> tuple[list[tuple[str, str, dict]], list[tuple[str, dict]]]:
     """The counters of a report of [start, end]: rows `(period, value, numbers)` of the dimension (whole months
     and week parts from roll-ups, edge days from day items; numbers of a subtracted period negated) and the
     weekly trend rows `(ISO week, numbers)`, read by exact key (`read_plan`) with BatchGetItem. A period
     without roll-up (never counted since roll-ups were made: before an upgrade) and a full roll-up shard are
-    read from the period's day items, in a second BatchGetItem. Periods that begin after `today` hold nothing
-    (a change is counted on the day it happens) and are not read."""
+    read from the period's day items, in a second BatchGetItem; unless it begins more than a day after its
+    month's roll-up was made (`made` of the month's item 0, when the plan reads it: a month read minus the
+    days outside the range, such as the days to come): the stream would have made it for any change there, so
+    it holds nothing (the day: a stream's backlog at an upgrade). Item 0 of a period names its spill items
+    (`spill`), read in that second BatchGetItem too."""
     groups, trend = read_plan(start, end, day_cost=SHARDS)
     plan = [(dimension, month, period, sign, False) for month, period, sign in groups]
     plan += [(TREND, month, period, 1, True) for month, period in trend]
-    if today is not None:
-        plan = [entry for entry in plan if period_days(entry[1], entry[2])[0] <= today.isoformat()]
     rows: list[tuple[str, str, dict]] = []
     weeks: list[tuple[str, dict]] = []
 
@@ -487,14 +513,23 @@ def report_counters(
             rows.append((period, value, {name: sign * n for name, n in numbers.items()}))
 
     def keys_of(entry: tuple) -> list[tuple[str, str]]:
-        dim, month, period, _sign, is_trend = entry
-        shards = SHARDS if len(period) == 10 else 1 if is_trend else ROLLUP_SHARDS
+        """Item 0 of a roll-up period (its spill items are read when it names them), every item of a day."""
+        dim, month, period, _sign, _is_trend = entry
+        shards = SHARDS if len(period) == 10 else 1
         return [(counter_pk(dim, month), period_sk(period, shard)) for shard in range(shards)]
+
+    def day_keys(entry: tuple) -> list[tuple[str, str]]:
+        pk = counter_pk(entry[0], entry[1])
+        return [(pk, counter_sk(day, shard)) for day in period_days(entry[1], entry[2]) for shard in range(SHARDS)]
 
     try:
         found = _get_all({key for entry in plan for key in keys_of(entry)})
-        # (entry, full spill items whose values to take, values the roll-up has): None, all values of the days
-        from_days: list[tuple[tuple, set[int] | None, set[str]]] = []
+
+        def empty(dim: str, month: str, period: str) -> bool:
+            made = found.get((counter_pk(dim, month), period_sk(month, 0)), {}).get("made", {}).get("S")
+            return made is not None and period_days(month, period)[0] > str(date.fromisoformat(made) + ONE_DAY)
+
+        rolled, missing = [], []  # roll-up periods with item 0; periods without (read from their day items)
         for entry in plan:
             dim, month, period, _sign, _is_trend = entry
             keys = keys_of(entry)
@@ -502,35 +537,36 @@ def report_counters(
                 for key in keys:
                     for value, numbers in _numbers(found.get(key, {})).items():
                         emit(entry, period, value, numbers)
-            elif keys[0] not in found:
-                from_days.append((entry, None, set()))  # no roll-up for this period: the day items hold it all
-            else:
-                full, listed = set(), set()
-                for shard, key in enumerate(keys):
-                    item = found.get(key, {})
-                    if shard and "full" in item:
-                        full.add(shard)
-                    for value, numbers in _rollup_numbers(item).items():
-                        listed.add(value)
-                        emit(entry, period, value, numbers)
-                if full:  # values that found item 0 and their spill item full: in the day items only
-                    from_days.append((entry, full, listed))
-        day_keys = {
-            (counter_pk(entry[0], entry[1]), counter_sk(day, shard))
-            for entry, _shards, _listed in from_days
-            for day in period_days(entry[1], entry[2])
-            for shard in range(SHARDS)
-        }
-        days = _get_all(day_keys) if day_keys else {}
-        for entry, shards, listed in from_days:
-            dim, month, period, _sign, _is_trend = entry
-            for day in period_days(month, period):
-                for shard in range(SHARDS):
-                    for value, numbers in _numbers(
-                        days.get((counter_pk(dim, month), counter_sk(day, shard)), {})
-                    ).items():
-                        if shards is None or (value not in listed and spill_shard(value) in shards):
-                            emit(entry, day, value, numbers)
+            elif keys[0] in found:
+                rolled.append(entry)
+            elif not empty(dim, month, period):
+                missing.append(entry)
+        spills = {}
+        for entry in rolled:
+            pk, sk = keys_of(entry)[0]
+            named = found[(pk, sk)].get("spill", {}).get("NS", [])
+            spills[entry] = [(pk, sk), *((pk, period_sk(entry[2], int(n))) for n in named)]
+        more = {key for keys in spills.values() for key in keys[1:]} | {k for e in missing for k in day_keys(e)}
+        found.update(_get_all(more - set(found)) if more else {})
+        full: dict[tuple, set[int]] = {}  # period → its full spill items
+        listed: dict[tuple, set[str]] = {}  # period → the values its roll-up holds
+        for entry in rolled:
+            for key in spills[entry]:
+                item = found.get(key, {})
+                if key != spills[entry][0] and "full" in item:
+                    full.setdefault(entry, set()).add(int(key[1].rsplit("#", 1)[1]))
+                for value, numbers in _rollup_numbers(item).items():
+                    listed.setdefault(entry, set()).add(value)
+                    emit(entry, entry[2], value, numbers)
+        # values that found item 0 and their spill item full are in the day items only (a third read, then)
+        wanted = {key for entry in full for key in day_keys(entry)} - set(found)
+        found.update(_get_all(wanted) if wanted else {})
+        for entry in [*missing, *full]:
+            shards, names = full.get(entry), listed.get(entry, set())
+            for key in day_keys(entry):
+                for value, numbers in _numbers(found.get(key, {})).items():
+                    if shards is None or (value not in names and spill_shard(value) in shards):
+                        emit(entry, key[1][:10], value, numbers)
     except (ClientError, BotoCoreError) as error:
         raise StoreUnavailable("The funnel counters could not be read; retry shortly.") from error
     return rows, weeks

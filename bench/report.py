@@ -91,7 +91,7 @@ class Calls:
     def __init__(self) -> None:
         self.made: list[str] = []
         self.items = 0  # items DynamoDB returned (counters and spend)
-        self.numbers = 0  # number attributes in them (the counter cells read)
+        self.numbers = 0  # numbers in them, attributes and list elements (the counter cells read)
 
     def install(self) -> None:
         import botocore.client
@@ -106,7 +106,11 @@ class Calls:
                 items = [i for batch in (answer.get("Responses") or {}).values() for i in batch]
                 items += answer.get("Items") or []
                 calls.items += len(items)
-                calls.numbers += sum(1 for item in items for typed in item.values() if "N" in typed)
+                calls.numbers += sum(
+                    1 if "N" in typed else sum(1 for n in typed.get("L", ()) if "N" in n)
+                    for item in items
+                    for typed in item.values()
+                )
             return answer
 
         botocore.client.BaseClient._make_api_call = recording

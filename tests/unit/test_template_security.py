@@ -130,7 +130,8 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     "CaptureCallbackFunction": {"PutItem"},  # one conditional put per click
     # the lead, its journey map, a timeline entry, the send ledger; Query: a branch on a past event
     "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem", "Query"},
-    "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"},  # the same, to enrol and to stop
+    "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"}  # the same, to enrol and to stop
+    | {"BatchGetItem", "Query"},  # funnel roll-ups: where a value's list is; a new period's day items summed
     # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#;
     # a journey waiting for the event: its journey map (UpdateItem) and timeline entry
     "CaptureEventsFunction": _CAPTURE | {"UpdateItem"},

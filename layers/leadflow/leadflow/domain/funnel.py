@@ -34,6 +34,9 @@ RATES = {
 }
 # upper bounds (hours) of the time-in-stage buckets; the last bucket is open-ended
 BUCKETS = (1, 4, 12, 24, 48, 72, 168, 336, 720, 1440, 2160, 4320)
+# the counters a roll-up keeps per value, in this fixed order (one list of numbers, `vector`): entries and exits of
+# every stage and the time-in-stage histograms the report's medians read; the same size whatever the leads
+MEDIAN_STAGES = tuple(b for name, (_a, b) in RATES.items() if name != "sql_to_customer")
 NONE = "(none)"
 MAX_VALUE = 200  # characters of a dimension value kept in a key
 ATTRIBUTIONS = ("first", "last")
@@ -65,6 +68,38 @@ class Change:
         for stage, hours in self.hours.items():
             out[f"h_{stage}_{bucket_of(hours)}"] = 1
         return out
+
+
+COUNTERS = (
+    tuple(f"in_{s}" for s in STAGES)
+    + tuple(f"out_{s}" for s in STAGES)
+    + tuple(f"h_{s}_{i}" for s in MEDIAN_STAGES for i in range(len(BUCKETS) + 1))
+)
+COUNTER_INDEX = {name: i for i, name in enumerate(COUNTERS)}
+
+
+def vector(numbers: Mapping[str, int]) -> list[int]:
+    """A value's counters as the fixed-size list of `COUNTERS` (those a roll-up does not keep are left out)."""
+    out = [0] * len(COUNTERS)
+    for name, n in numbers.items():
+        if name in COUNTER_INDEX:
+            out[COUNTER_INDEX[name]] += int(n)
+    return out
+
+
+def from_vector(numbers: Iterable[int]) -> dict[str, int]:
+    """The non-zero counters of a roll-up list (`vector`'s inverse)."""
+    return {COUNTERS[i]: int(n) for i, n in enumerate(numbers) if n and i < len(COUNTERS)}
+
+
+def period_days(month: str, period: str) -> list[str]:
+    """The days (`YYYY-MM-DD`) a counter period of `month` stands for: the month, a week part or one day."""
+    if len(period) == 10:
+        return [period]
+    first = date.fromisoformat(f"{month}-01")
+    days = [first + timedelta(days=i) for i in range(31)]
+    days = [d.isoformat() for d in days if d.month == first.month]
+    return days if len(period) == 7 else [d for d in days if iso_week(d) == period]
 
 
 def bucket_of(hours: float) -> int:

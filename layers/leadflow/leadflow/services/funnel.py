@@ -2,7 +2,8 @@
 
 - `count_stage_change` runs in the JourneyRouterFunction for every lead record of the stream (no third reader
   on the stream): O(1) per record (nothing for a change that keeps the stage; else one TransactWriteItems of
-  the record's marker and, per dimension, ADDs to its day item and its week-part and month roll-ups),
+  the record's marker and, per dimension, ADDs to its day item and to its value's list in the week-part and
+  month roll-ups),
   exactly once per record.
 - `funnel_report` reads counters by exact key: month and ISO-week roll-ups for the whole periods of the range,
   day items for its edge days (BatchGetItem, one call per 100 keys), and one Query per month for spend; it
@@ -187,5 +188,9 @@ def rebuild(today: date | None = None) -> dict[str, int]:
                         numbers[name] = numbers.get(name, 0) + amount
     span = months(earliest, latest)
     cleared = sum(store.clear_counters(dim, span) for dim in (*DIMENSIONS, store.TREND))
-    written = store.write_counters((dim, day, 0, by_value) for (dim, day), by_value in sorted(totals.items()))
+    written = store.write_counters(
+        (dim, day, shard, values)
+        for (dim, day), by_value in sorted(totals.items())
+        for shard, values in store.day_shards(by_value).items()
+    )
     return {"leads": leads, "cleared": cleared, "written": written, "months": len(span)}

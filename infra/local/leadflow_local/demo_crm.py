@@ -43,12 +43,15 @@ def _pushed(url: str, email: str, wait: float) -> bool:
     return False
 
 
-def send_crm_feedback(url: str, crm_url: str | None, out: IO[str], wait: float = 15.0) -> dict[str, int]:
+def send_crm_feedback(url: str, crm_url: str | None, out: IO[str], wait: float = 45.0) -> dict[str, int]:
     """Send the demo's CRM stage changes; the CRM answers' statuses by what was sent."""
     from leadflow_local.demo import Shot, _secret, _send, _standard_webhook
 
     sent: dict[str, int] = {}
+    started = time.monotonic()
     if crm_url and _pushed(url, ADA, wait):
+        if time.monotonic() - started > 5:
+            print(f"demo: the qualified lead reached the local CRM after {time.monotonic() - started:.0f} s", file=out)
         for name, path, order in (
             (
                 "hubspot sql",

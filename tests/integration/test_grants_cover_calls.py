@@ -38,16 +38,26 @@ TRANSACT_ACTIONS = {
 class Recorder:
     def __init__(self) -> None:
         self.actions: set[str] | None = None
+        self.funnel_table: str | None = None  # its calls are recorded as `FunnelTable:<Action>`
+
+    def _on(self, table: str | None) -> str:
+        return "FunnelTable:" if table and table == self.funnel_table else ""
 
     def record(self, service: str, operation: str, params: dict) -> None:
         if self.actions is None or service != "dynamodb":
             return
         if operation == "TransactWriteItems":
-            self.actions |= {TRANSACT_ACTIONS[kind] for item in params["TransactItems"] for kind in item}
+            self.actions |= {
+                self._on(part.get("TableName")) + TRANSACT_ACTIONS[kind]
+                for item in params["TransactItems"]
+                for kind, part in item.items()
+            }
         elif operation == "TransactGetItems":
-            self.actions.add("GetItem")
+            self.actions |= {self._on(i["Get"].get("TableName")) + "GetItem" for i in params["TransactItems"]}
+        elif "RequestItems" in params:
+            self.actions |= {self._on(table) + operation for table in params["RequestItems"]}
         else:
-            self.actions.add(operation)
+            self.actions.add(self._on(params.get("TableName")) + operation)
 
     @contextlib.contextmanager
     def calls(self) -> Iterator[set[str]]:
@@ -240,7 +250,28 @@ def test_crm_feedback_functions_call_only_granted_actions(api, recorder, templat
     _assert_granted(template, "CrmFeedbackRetryFunction", called)
 
 
-def test_funnel_counting_and_report_call_only_granted_actions(api, recorder, template):
+@pytest.fixture
+def funnel_table(template, recorder, monkeypatch) -> Iterator[str]:
+    """The funnel table of the template beside the leads table, as deployed (LEADFLOW_FUNNEL_TABLE_NAME)."""
+    import boto3
+
+    from leadflow.config import settings
+    from leadflow.store import models
+    from leadflow_local.template import dynamodb_tables
+
+    kwargs = dynamodb_tables(template)["FunnelTable"]
+    boto3.client("dynamodb", region_name="us-east-1").create_table(**{**kwargs, "TableName": "funnel-grants"})
+    monkeypatch.setenv("LEADFLOW_FUNNEL_TABLE_NAME", "funnel-grants")
+    settings.cache_clear()
+    models.bind()
+    recorder.funnel_table = "funnel-grants"
+    yield "funnel-grants"
+    monkeypatch.delenv("LEADFLOW_FUNNEL_TABLE_NAME")
+    settings.cache_clear()
+    models.bind()
+
+
+def test_funnel_counting_and_report_call_only_granted_actions(api, recorder, template, funnel_table):
     from leadflow.config import settings
     from tests.integration.test_funnel_report import deliver
     from tests.support.funnel import stream_records
@@ -251,12 +282,12 @@ def test_funnel_counting_and_report_call_only_granted_actions(api, recorder, tem
     # When the journey router counts the new lead's record (marker + counter ADDs in one transaction)
     with recorder.calls() as called:
         deliver(records)
-    # Then what it called is granted to JourneyRouterFunction
-    assert {"PutItem", "UpdateItem"} <= called
+    # Then it wrote the counters to the funnel table, and what it called is granted to JourneyRouterFunction
+    assert {"FunnelTable:PutItem", "FunnelTable:UpdateItem"} <= called
     _assert_granted(template, "JourneyRouterFunction", called)
 
-    # And the report's reads are granted to FunnelReportFunction
+    # And the report read the funnel table only, as granted to FunnelReportFunction
     with recorder.calls() as called:
         assert api.request("GET", "/v1/reports/funnel?group_by=utm_source").status == 200
-    assert called == {"Query", "BatchGetItem"}  # counter roll-ups by exact key, spend by key range
+    assert called == {"FunnelTable:Query", "FunnelTable:BatchGetItem"}  # roll-ups by exact key, spend by range
     _assert_granted(template, "FunnelReportFunction", called)

@@ -131,7 +131,9 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
     # the lead, its journey map, a timeline entry, the send ledger; Query: a branch on a past event
     "RunJourneyFunction": {"GetItem", "UpdateItem", "PutItem", "Query"},
     "JourneyRouterFunction": {"GetItem", "UpdateItem", "PutItem"}  # the same, to enrol and to stop
-    | {"BatchGetItem", "Query"},  # funnel roll-ups: where a value's list is; a new period's day items summed
+    # funnel counters (their own table): a record's marker and counters in one transaction; roll-ups: where a
+    # value's list is (BatchGetItem), a new period's day items summed (Query)
+    | {f"FunnelTable:{a}" for a in ("UpdateItem", "PutItem", "ConditionCheckItem", "GetItem", "BatchGetItem", "Query")},
     # per event: the read, the lead's transaction (puts, checks); anonymous events: Query/DeleteItem on ANON#;
     # a journey waiting for the event: its journey map (UpdateItem) and timeline entry
     "CaptureEventsFunction": _CAPTURE | {"UpdateItem"},
@@ -146,7 +148,7 @@ DYNAMODB_ALLOWED: dict[str, set[str]] = {
         "BatchWriteItem",
         "ConditionCheckItem",
     },
-    "FunnelReportFunction": {"Query", "BatchGetItem"},  # counters by exact key, spend by key range (FUNNEL#*, SPEND#*)
+    "FunnelReportFunction": {"FunnelTable:Query", "FunnelTable:BatchGetItem"},  # counters by key, spend by key range
     "CrmPushRouterFunction": set(),  # reads the stream only
     # current versions of the leads, the crm.<target> write-back, push timeline entries
     "HubSpotPushFunction": {"BatchGetItem", "UpdateItem", "PutItem"},
@@ -251,16 +253,34 @@ def _can_read(grants: list[str], name: str, suffix: str = "Ab12Cd") -> bool:
 
 
 def dynamodb_actions(template: dict, function: str) -> set[str]:
+    """The function's DynamoDB actions: `Action` on the leads table, `FunnelTable:Action` on the funnel table."""
     actions = set()
+    tables = {"LeadsTable": "", "FunnelTable": "FunnelTable:"}
     for statement in _statements(template, function):
         for action in _as_list(statement["Action"]):
             if action == "*" or action.lower().startswith("dynamodb:"):
                 assert "*" not in action and "?" not in action, f"{function}: wildcard action {action}"
-                assert statement["Resource"] == {"Fn::GetAtt": ["LeadsTable", "Arn"]}, (
-                    f"{function}: {action} on {statement['Resource']}, not only the leads table"
+                resource = statement["Resource"]
+                table = resource.get("Fn::GetAtt", [None])[0] if isinstance(resource, dict) else None
+                assert resource == {"Fn::GetAtt": [table, "Arn"]} and table in tables, (
+                    f"{function}: {action} on {resource}, not only the leads or the funnel table"
                 )
-                actions.add(action.split(":", 1)[1])
+                actions.add(tables[table] + action.split(":", 1)[1])
     return actions
+
+
+def test_the_funnel_counters_have_their_own_table_off_the_leads_stream(template):
+    # Given the funnel table: no stream (a counter write is no record for the leads stream's readers), kept
+    funnel = template["Resources"]["FunnelTable"]
+    assert "StreamSpecification" not in funnel["Properties"] and funnel["DeletionPolicy"] == "Retain"
+    assert funnel["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    # and every function is told its name, and only the counting router and the report may touch it
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["LEADFLOW_FUNNEL_TABLE_NAME"] == {"Ref": "FunnelTable"}
+    touching = {
+        f for f in _functions(template) if any(a.startswith("FunnelTable:") for a in dynamodb_actions(template, f))
+    }
+    assert touching == {"JourneyRouterFunction", "FunnelReportFunction"}
 
 
 def unprotected_routes(template: dict) -> list[tuple[str, str, str]]:

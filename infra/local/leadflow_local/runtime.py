@@ -82,6 +82,7 @@ class LocalRuntime:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
         os.environ["LEADFLOW_TABLE_NAME"] = self.tables["LeadsTable"]
+        os.environ["LEADFLOW_FUNNEL_TABLE_NAME"] = self.tables["FunnelTable"]  # counters off the leads stream
         os.environ["LEADFLOW_FETCH_QUEUE_URL"] = self.queues["LeadFetchQueue"]
         os.environ["LEADFLOW_FETCH_DLQ_URL"] = self.queues["LeadFetchDeadLetterQueue"]
         for target, prefix in PUSH_QUEUES.items():

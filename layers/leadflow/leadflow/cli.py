@@ -347,18 +347,23 @@ def _quarantine(args) -> int:
 # ---------------------------------------------------------------- score (the leads table, in this process)
 def _bind_table(args) -> None:
     """Point the store at the stack's table (`--stack`/`--table`) or at `leadflow up` (`--endpoint-url`)."""
-    table = args.table
+    table, funnel_table = args.table, os.environ.get("LEADFLOW_FUNNEL_TABLE_NAME")
     if args.stack and not table:
         import boto3
 
         session = boto3.Session()
         cloudformation = session.client("cloudformation", region_name=session.region_name or "us-east-1")
         outputs = cloudformation.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-        table = {o["OutputKey"]: o["OutputValue"] for o in outputs}.get("LeadsTableName")
+        named = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+        table, funnel_table = named.get("LeadsTableName"), named.get("FunnelTableName") or funnel_table
     if args.endpoint_url:  # `leadflow up`: embedded AWS, tables named by their logical ids
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
         os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     os.environ["LEADFLOW_TABLE_NAME"] = table or "LeadsTable"
+    # the counters (report rebuild, spend import): the stack's FunnelTable, `leadflow up`'s, else the table named
+    if not funnel_table:
+        funnel_table = "FunnelTable" if args.endpoint_url else os.environ["LEADFLOW_TABLE_NAME"]
+    os.environ["LEADFLOW_FUNNEL_TABLE_NAME"] = funnel_table
     from leadflow.config import settings
     from leadflow.store import models
 

@@ -19,6 +19,9 @@ SIGNATURE_TOLERANCE_SECONDS = 300  # Standard Webhooks / Webflow / TikTok: 5 min
 @dataclass(frozen=True)
 class Settings:
     table_name: str
+    # the funnel counters and spend (FunnelTable on AWS: no stream, so counter writes never reach the leads
+    # stream's readers); unset, they live in the leads table (tests that build one table)
+    funnel_table_name: str
     stage: str
     aws_region: str
     dynamodb_endpoint: str | None
@@ -64,6 +67,7 @@ def settings() -> Settings:
     )
     return Settings(
         table_name=env.get("LEADFLOW_TABLE_NAME", "LeadsTable"),
+        funnel_table_name=env.get("LEADFLOW_FUNNEL_TABLE_NAME") or env.get("LEADFLOW_TABLE_NAME", "LeadsTable"),
         stage=env.get("LEADFLOW_STAGE", "local"),
         aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,

@@ -385,10 +385,13 @@ class CrmPendingItem(_Table):
     expires_at = NumberAttribute(null=True)
 
 
-# Funnel analytics (leadflow.store.funnel): imported ad spend. The counters themselves are items with one
-# number per value and stage (`<value>|in_mql`), written and read by leadflow.store.funnel on the same client.
+# Funnel analytics (leadflow.store.funnel): imported ad spend. The counters themselves are items written and
+# read by leadflow.store.funnel on the same client, in SpendItem's table: the funnel table (bind()).
 class SpendItem(_Table):
     """`SPEND#<YYYY-MM>` / `<day>#<channel>#<campaign>`: imported ad spend, in the report currency."""
+
+    class Meta(_Table.Meta):  # its own, so bind() can point it at the funnel table
+        table_name = "FunnelTable"
 
     day = UnicodeAttribute(null=True)
     channel = UnicodeAttribute(null=True)
@@ -426,7 +429,7 @@ def bind(config: Settings | None = None) -> None:
     """Point every model at the configured table/endpoint (module import does it; tests call it again)."""
     config = config or settings()
     for model in (_Table, *ALL_MODELS):
-        model.Meta.table_name = config.table_name
+        model.Meta.table_name = config.funnel_table_name if model is SpendItem else config.table_name
         model.Meta.region = config.aws_region
         model.Meta.host = config.dynamodb_endpoint
         model._connection = None

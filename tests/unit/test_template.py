@@ -52,7 +52,7 @@ def test_leads_table_built_in_moto_has_the_templates_keys_stream_and_ttl(templat
         names = create_tables(client, template, prefix="test-")
 
         # Then the leads table has pk/sk, a NEW_AND_OLD_IMAGES stream and TTL on expires_at
-        assert names == {"LeadsTable": "test-LeadsTable"}
+        assert names == {"LeadsTable": "test-LeadsTable", "FunnelTable": "test-FunnelTable"}
         table = client.describe_table(TableName=names["LeadsTable"])["Table"]
         assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {
             ("pk", "HASH"),
@@ -70,9 +70,12 @@ def test_table_kwargs_are_on_demand_and_ttl_accessor_reads_the_template(template
     tables = dynamodb_tables(template)
 
     # Then every table is on demand locally and the TTL attribute comes from the template
-    assert set(tables) == {"LeadsTable"}
-    assert tables["LeadsTable"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert set(tables) == {"LeadsTable", "FunnelTable"}
+    assert {t["BillingMode"] for t in tables.values()} == {"PAY_PER_REQUEST"}
     assert table_ttl_attribute(template, "LeadsTable") == "expires_at"
+    # and the funnel counters' table has neither a stream nor a TTL (counters are kept; no reader follows them)
+    assert "StreamSpecification" not in tables["FunnelTable"]
+    assert table_ttl_attribute(template, "FunnelTable") is None
 
 
 def test_every_function_has_code_with_its_handler(template):
